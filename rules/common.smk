@@ -1,0 +1,195 @@
+"""Configuration, participants tables, wildcard constraints, paths and input functions.
+
+Everything a rule needs to know about the cohort is computed here, once, at parse time: the
+config is validated against config/schemas/config.schema.yaml (defaults filled in) and each
+study's participants table against its schema, so that a bad key or row stops the run before
+any job starts. Rules use only the named functions below (no lambdas).
+"""
+
+import re
+from pathlib import Path
+
+from qmrflow.config import config_hash, load_schema, read_participants, validate_config
+from qmrflow.studies.dystrophy.simulate import POSITIVE_DIAGNOSES, demo_participants
+
+SCHEMAS = Path(workflow.basedir) / "config" / "schemas"
+validate_config(
+    config, load_schema(SCHEMAS / "config.schema.yaml"), files=workflow.configfiles
+)
+RESULTS = config["results"]
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+
+
+wildcard_constraints:
+    subject=r"[A-Za-z0-9]+",
+    architecture=r"[A-Za-z0-9][A-Za-z0-9.-]*",
+    slice=r"[0-9]+",
+
+
+def study_targets():
+    """The final outputs of every study listed in ``config["studies"]``."""
+    targets = []
+    if "dystrophy" in config["studies"]:
+        targets += dystrophy_targets()
+    return targets
+
+
+# ---------------------------------------------------------------- dystrophy
+DYSTROPHY = config["dystrophy"]
+DYSTROPHY_DEMO = DYSTROPHY["dataset"] == "demo"
+DYSTROPHY_ROOT = (
+    f"{RESULTS}/demo/dystrophy" if DYSTROPHY_DEMO else DYSTROPHY["dataset"].rstrip("/")
+)
+DYSTROPHY_OUT = f"{RESULTS}/dystrophy"
+DYSTROPHY_GROUP = f"{DYSTROPHY_OUT}/group"
+DYSTROPHY_MODELS = f"{RESULTS}/models/dystrophy"
+DYSTROPHY_ARCHITECTURES = DYSTROPHY["model"]["architectures"]
+DYSTROPHY_PRIMARY = DYSTROPHY_ARCHITECTURES[0]
+DYSTROPHY_SLICE_RE = re.compile(r"_slice-([0-9]+)_T1w\.nii(\.gz)?$")
+
+
+def _dystrophy_participants():
+    if DYSTROPHY_DEMO:
+        demo = DYSTROPHY["demo"]
+        return demo_participants(demo["n_cases"], demo["seed"])
+    return read_participants(
+        Path(DYSTROPHY_ROOT, "participants.tsv"),
+        load_schema(SCHEMAS / "dystrophy.participants.schema.yaml"),
+    )
+
+
+DYSTROPHY_PARTICIPANTS = (
+    _dystrophy_participants() if "dystrophy" in config["studies"] else None
+)
+
+
+def dystrophy_subjects(*splits):
+    """Participant labels, in table order, optionally only those of the given splits."""
+    table = DYSTROPHY_PARTICIPANTS
+    if splits:
+        table = table[table["split"].isin(splits)]
+    return list(table["participant_id"])
+
+
+def dystrophy_labels(split):
+    """Subject -> 1 (dystrophinopathy) / 0 for one split: the training rule's params."""
+    rows = DYSTROPHY_PARTICIPANTS[DYSTROPHY_PARTICIPANTS["split"] == split]
+    return {
+        pid: int(diagnosis in POSITIVE_DIAGNOSES)
+        for pid, diagnosis in zip(rows["participant_id"], rows["diagnosis"])
+    }
+
+
+def dystrophy_demo_row(wildcards):
+    """The simulation parameters of one demo subject (its row of the demo table)."""
+    table = DYSTROPHY_PARTICIPANTS
+    row = table.loc[table["participant_id"] == wildcards.subject].iloc[0]
+    return {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
+
+
+def dystrophy_slices(wildcards):
+    """A subject's input images: 2D NIfTI slices in slice order, or one DICOM series folder.
+
+    Demo subjects have ``slices_per_case`` simulated slices. For user data the files are found
+    on disk; a missing slice in the numbering is reported by the ROI job for that subject only.
+    """
+    subject = wildcards.subject
+    anat = Path(DYSTROPHY_ROOT, f"sub-{subject}", "anat")
+    if DYSTROPHY_DEMO:
+        n = DYSTROPHY["demo"]["slices_per_case"]
+        return [str(anat / f"sub-{subject}_slice-{k}_T1w.nii.gz") for k in range(1, n + 1)]
+    found = []
+    if anat.is_dir():
+        for path in anat.iterdir():
+            match = DYSTROPHY_SLICE_RE.search(path.name)
+            if match and path.name.startswith(f"sub-{subject}_"):
+                found.append((int(match.group(1)), str(path)))
+    if found:
+        return [path for _, path in sorted(found)]
+    dicom = Path(DYSTROPHY_ROOT, f"sub-{subject}", "dicom")
+    if dicom.is_dir():
+        return [str(dicom)]
+    raise ValueError(
+        f"sub-{subject}: no T1w images under {anat} (expected sub-{subject}_slice-<n>_T1w.nii.gz) "
+        f"and no DICOM series folder {dicom}"
+    )
+
+
+def dystrophy_subject_file(kind, subject):
+    """Path of a per-subject derivative (``crops``, ``roi``, ``probabilities``, ``cam``)."""
+    base = f"{DYSTROPHY_OUT}/sub-{subject}"
+    return {
+        "crops": f"{base}/anat/sub-{subject}_desc-roi_T1w.nii.gz",
+        "roi": f"{base}/anat/sub-{subject}_roi.tsv",
+        "probabilities": f"{base}/sub-{subject}_probabilities.tsv",
+        "cam": f"{base}/anat/sub-{subject}_desc-cam_T1w.nii.gz",
+    }[kind]
+
+
+def dystrophy_files(kind, *splits):
+    """One per-subject derivative for every subject of the given splits."""
+    return [dystrophy_subject_file(kind, s) for s in dystrophy_subjects(*splits)]
+
+
+def dystrophy_training_inputs(wildcards):
+    """ROI crops and tables of the train and val subjects (never the test subjects)."""
+    return {
+        "crops": dystrophy_files("crops", "train", "val"),
+        "tables": dystrophy_files("roi", "train", "val"),
+        **dystrophy_pretrained(wildcards),
+    }
+
+
+def dystrophy_pretrained(wildcards):
+    """The pre-trained backbone file, when transfer learning is configured."""
+    backbone = DYSTROPHY["model"]["pretrained_backbone"]
+    return {"backbone": backbone} if backbone else {}
+
+
+def dystrophy_models(wildcards=None):
+    """Checkpoints of every configured architecture."""
+    return [
+        f"{DYSTROPHY_MODELS}/{arch}/model.pt" for arch in DYSTROPHY_ARCHITECTURES
+    ]
+
+
+def dystrophy_participants_file(wildcards=None):
+    """The participants table on disk (written by the demo simulation for the demo)."""
+    return f"{DYSTROPHY_ROOT}/participants.tsv"
+
+
+def dystrophy_ratings(wildcards=None):
+    """Raters' calls: the configured file, else ``<dataset>/ratings.tsv`` if present."""
+    if DYSTROPHY["ratings"]:
+        return [DYSTROPHY["ratings"]]
+    default = f"{DYSTROPHY_ROOT}/ratings.tsv"
+    return [default] if DYSTROPHY_DEMO or Path(default).is_file() else []
+
+
+def dystrophy_group_file(name):
+    """Path of a group-level table or figure."""
+    return f"{DYSTROPHY_GROUP}/{name}"
+
+
+DYSTROPHY_TABLES = {
+    "predictions": "predictions.tsv",
+    "statistics": "statistics.tsv",
+    "metrics": "metrics.tsv",
+    "roc": "roc.tsv",
+    "model_comparison": "model_comparison.tsv",
+    "paper_comparison": "paper_comparison.tsv",
+}
+DYSTROPHY_FIGURES = {
+    "roc": "figures/roc.png",
+    "cam_panel": "figures/cam_panel.png",
+    "training": "figures/training_curves.png",
+}
+
+
+def dystrophy_targets():
+    """The dystrophy study's final outputs."""
+    names = list(DYSTROPHY_TABLES.values()) + list(DYSTROPHY_FIGURES.values())
+    return [dystrophy_group_file(n) for n in names] + [
+        f"{DYSTROPHY_OUT}/dataset_description.json"
+    ]

@@ -1,0 +1,52 @@
+"""Per-subject simulation of the embedded demo cohorts, with ground truth.
+
+Each study's demo dataset is written in that study's real input layout (participants.tsv,
+sub-<id>/..., ratings.tsv) under <results>/demo/<study>, so the study's rules treat it exactly
+like a user's dataset. Ground truth goes to derivatives/truth/ beside it.
+"""
+
+
+if DYSTROPHY_DEMO:
+
+    rule simulate_dystrophy_participants:
+        output:
+            dystrophy_participants_file(),
+        params:
+            n_cases=DYSTROPHY["demo"]["n_cases"],
+            seed=DYSTROPHY["demo"]["seed"],
+        log:
+            f"{LOGS}/simulate_dystrophy_participants/simulate_dystrophy_participants.log",
+        script:
+            "../scripts/simulate_dystrophy_participants.py"
+
+    rule simulate_dystrophy_subject:
+        output:
+            images=expand(
+                "{root}/sub-{{subject}}/anat/sub-{{subject}}_slice-{k}_T1w.nii.gz",
+                root=DYSTROPHY_ROOT,
+                k=range(1, DYSTROPHY["demo"]["slices_per_case"] + 1),
+            ),
+            truth=f"{DYSTROPHY_ROOT}/derivatives/truth/sub-{{subject}}/sub-{{subject}}_fatfraction.tsv",
+        params:
+            row=dystrophy_demo_row,
+            root=DYSTROPHY_ROOT,
+            n_slices=DYSTROPHY["demo"]["slices_per_case"],
+            shape=DYSTROPHY["demo"]["image_shape"],
+        log:
+            f"{LOGS}/simulate_dystrophy_subject/sub-{{subject}}.log",
+        script:
+            "../scripts/simulate_dystrophy_subject.py"
+
+    rule simulate_dystrophy_ratings:
+        input:
+            participants=dystrophy_participants_file(),
+        output:
+            f"{DYSTROPHY_ROOT}/ratings.tsv",
+        params:
+            n_slices=DYSTROPHY["demo"]["slices_per_case"],
+            n_raters=DYSTROPHY["demo"]["n_raters"],
+            seed=DYSTROPHY["demo"]["seed"],
+        log:
+            f"{LOGS}/simulate_dystrophy_ratings/simulate_dystrophy_ratings.log",
+        script:
+            "../scripts/simulate_dystrophy_ratings.py"

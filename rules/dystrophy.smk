@@ -1,0 +1,140 @@
+"""Study `dystrophy`: DL diagnosis of dystrophinopathy on thigh T1w MRI (Yang et al. 2021).
+
+Chain: localise the legs on every slice (per subject) -> train each configured architecture on
+the train split, selecting on val (group, GPU) -> classify each test subject and map class
+activations (per subject, GPU) -> group statistics, model comparison and figures.
+"""
+
+
+localrules:
+    describe_dystrophy_derivatives,
+
+
+rule localise_dystrophy_roi:
+    input:
+        slices=dystrophy_slices,
+    output:
+        crops=dystrophy_subject_file("crops", "{subject}"),
+        table=dystrophy_subject_file("roi", "{subject}"),
+    params:
+        out_shape=DYSTROPHY["roi"]["out_shape"],
+        margin=DYSTROPHY["roi"]["margin"],
+    log:
+        f"{LOGS}/localise_dystrophy_roi/sub-{{subject}}.log",
+    script:
+        "../scripts/localise_dystrophy_roi.py"
+
+
+rule train_dystrophy_classifier:
+    input:
+        unpack(dystrophy_training_inputs),
+    output:
+        model=f"{DYSTROPHY_MODELS}/{{architecture}}/model.pt",
+        metadata=f"{DYSTROPHY_MODELS}/{{architecture}}/model.json",
+        history=f"{DYSTROPHY_MODELS}/{{architecture}}/history.tsv",
+    params:
+        train=dystrophy_labels("train"),
+        val=dystrophy_labels("val"),
+        model=DYSTROPHY["model"],
+        seed=DYSTROPHY["model"]["seed"] or config["seed"],
+        study_config=DYSTROPHY,
+        drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/train_dystrophy_classifier/{{architecture}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_dystrophy_classifier/{{architecture}}.tsv"
+    script:
+        "../scripts/train_dystrophy_classifier.py"
+
+
+rule classify_dystrophy_subject:
+    input:
+        crops=dystrophy_subject_file("crops", "{subject}"),
+        table=dystrophy_subject_file("roi", "{subject}"),
+        models=dystrophy_models(),
+    output:
+        probabilities=dystrophy_subject_file("probabilities", "{subject}"),
+        cam=dystrophy_subject_file("cam", "{subject}"),
+    params:
+        architectures=DYSTROPHY_ARCHITECTURES,
+        primary=DYSTROPHY_PRIMARY,
+        aggregation=DYSTROPHY["case_aggregation"],
+        drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/classify_dystrophy_subject/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCHMARKS}/classify_dystrophy_subject/sub-{{subject}}.tsv"
+    script:
+        "../scripts/classify_dystrophy_subject.py"
+
+
+rule evaluate_dystrophy:
+    input:
+        probabilities=dystrophy_files("probabilities", "test"),
+        rois=dystrophy_files("roi", "test"),
+        participants=dystrophy_participants_file(),
+        ratings=dystrophy_ratings(),
+        metadata=expand(
+            "{models}/{arch}/model.json",
+            models=DYSTROPHY_MODELS,
+            arch=DYSTROPHY_ARCHITECTURES,
+        ),
+    output:
+        **{
+            key: dystrophy_group_file(name)
+            for key, name in DYSTROPHY_TABLES.items()
+        },
+    params:
+        architectures=DYSTROPHY_ARCHITECTURES,
+        primary=DYSTROPHY_PRIMARY,
+        threshold=DYSTROPHY["threshold"],
+        confidence=DYSTROPHY["confidence"],
+    log:
+        f"{LOGS}/evaluate_dystrophy/evaluate_dystrophy.log",
+    script:
+        "../scripts/evaluate_dystrophy.py"
+
+
+rule plot_dystrophy_figures:
+    input:
+        predictions=dystrophy_group_file(DYSTROPHY_TABLES["predictions"]),
+        statistics=dystrophy_group_file(DYSTROPHY_TABLES["statistics"]),
+        cams=dystrophy_files("cam", "test"),
+        histories=expand(
+            "{models}/{arch}/history.tsv",
+            models=DYSTROPHY_MODELS,
+            arch=DYSTROPHY_ARCHITECTURES,
+        ),
+    output:
+        **{
+            key: dystrophy_group_file(name)
+            for key, name in DYSTROPHY_FIGURES.items()
+        },
+    params:
+        architectures=DYSTROPHY_ARCHITECTURES,
+    log:
+        f"{LOGS}/plot_dystrophy_figures/plot_dystrophy_figures.log",
+    script:
+        "../scripts/plot_dystrophy_figures.py"
+
+
+rule describe_dystrophy_derivatives:
+    input:
+        metadata=expand(
+            "{models}/{arch}/model.json",
+            models=DYSTROPHY_MODELS,
+            arch=DYSTROPHY_ARCHITECTURES,
+        ),
+    output:
+        f"{DYSTROPHY_OUT}/dataset_description.json",
+    params:
+        config=DYSTROPHY,
+        dataset=DYSTROPHY_ROOT,
+    log:
+        f"{LOGS}/describe_dystrophy_derivatives/describe_dystrophy_derivatives.log",
+    script:
+        "../scripts/describe_dystrophy_derivatives.py"

@@ -1,0 +1,144 @@
+"""Checkpoint registry: weights plus provenance, verified by sha256 before they are loaded.
+
+A checkpoint is two files: ``<name>.pt`` (``torch.save`` of a plain dict of tensors, loadable with
+``weights_only=True``) and ``<name>.json`` beside it: the file's sha256 and the metadata (seed,
+config hash, training subjects, package versions...). Loading checks the sha256 first and then
+unpickles with ``weights_only=True``, so a tampered or truncated file is refused before torch
+touches it and no arbitrary code can run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qmrflow.errors import ModelError
+from qmrflow.io.atomic import atomic_output
+from qmrflow.io.tables import write_json
+from qmrflow.provenance import package_versions
+
+logger = logging.getLogger(__name__)
+
+
+def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
+    """The metadata JSON beside a checkpoint."""
+    return Path(path).with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A verified, loaded checkpoint."""
+
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, Any]
+    sha256: str
+    path: Path
+
+
+def save_checkpoint(
+    state_dict: Mapping[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, Any],
+) -> str:
+    """Write weights and their metadata sidecar; return the weights' sha256.
+
+    Parameters
+    ----------
+    state_dict
+        Model weights (moved to the CPU before saving).
+    path
+        Destination ``.pt`` file; the sidecar goes to the same name with ``.json``.
+    metadata
+        JSON-serialisable provenance; package versions and a UTC timestamp are added.
+    """
+    cpu_state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    with atomic_output(path) as tmp:
+        torch.save(cpu_state, tmp)
+        digest = sha256sum(tmp)
+    record = {
+        **metadata,
+        "sha256": digest,
+        "file": Path(path).name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+    }
+    write_json(record, sidecar_path(path))
+    logger.info("wrote checkpoint %s (sha256 %s)", path, digest)
+    return digest
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    expected_sha256: str | None = None,
+    map_location: str | torch.device = "cpu",
+) -> Checkpoint:
+    """Verify a checkpoint's sha256, then load it with ``weights_only=True``.
+
+    Parameters
+    ----------
+    path
+        The ``.pt`` file.
+    expected_sha256
+        Checksum to verify against. When ``None`` it is read from the sidecar JSON; a checkpoint
+        with neither is refused.
+    map_location
+        Where to put the tensors.
+
+    Raises
+    ------
+    ModelError
+        Missing file, no checksum to verify against, checksum mismatch, or a file torch cannot
+        load as plain weights.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    sidecar = sidecar_path(path)
+    metadata: dict[str, Any] = {}
+    if sidecar.is_file():
+        try:
+            metadata = json.loads(sidecar.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{sidecar}: unreadable checkpoint metadata: {exc}") from exc
+    expected = expected_sha256 or metadata.get("sha256")
+    if not expected:
+        raise ModelError(
+            f"{path}: no sha256 to verify against (give its sha256 in the config or keep the "
+            f"qmrflow metadata file {sidecar.name} beside it)"
+        )
+    actual = sha256sum(path)
+    if actual != expected.lower():
+        raise ModelError(
+            f"{path}: sha256 mismatch (expected {expected}, file has {actual}); the file was "
+            "modified or truncated, refusing to load it"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for unsafe or broken pickles
+        raise ModelError(f"{path}: not loadable as plain weights: {exc}") from exc
+    if isinstance(state, Mapping) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise ModelError(f"{path}: expected a dict of tensors (a state_dict)")
+    return Checkpoint(state_dict=dict(state), metadata=metadata, sha256=actual, path=path)

@@ -1,0 +1,69 @@
+"""Provenance records: BIDS-derivatives ``dataset_description.json`` with GeneratedBy."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from qmrflow import __version__
+from qmrflow.config import config_hash
+from qmrflow.io.tables import write_json
+
+_VERSIONED = ("qmrflow", "torch", "monai", "numpy", "nibabel", "scipy", "scikit-learn", "pandas")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine a result (for metadata records)."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_dataset_description(
+    path: str | os.PathLike[str],
+    *,
+    study: str,
+    dataset: str,
+    config: Mapping[str, Any],
+    models: Sequence[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write the derivatives' ``dataset_description.json``.
+
+    Records the qmrflow version, the config hash of the study section, the source dataset and
+    the seeds and checksums of every model used, so a figure can be traced to what made it.
+    """
+    model_records = []
+    for meta_path in models:
+        meta = json.loads(Path(meta_path).read_text())
+        model_records.append(
+            {key: meta.get(key) for key in ("architecture", "sha256", "seed", "config_hash")}
+        )
+    description = {
+        "Name": f"qmrflow derivatives: study {study}",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [
+            {
+                "Name": "qmrflow",
+                "Version": __version__,
+                "Description": f"study {study}",
+            }
+        ],
+        "SourceDatasets": [{"URL": f"file://{Path(dataset).resolve()}"}],
+        "qmrflow": {
+            "config_hash": config_hash(config),
+            "config": dict(config),
+            "models": model_records,
+            "versions": package_versions(),
+        },
+    }
+    return write_json(description, path)

@@ -1,0 +1,1 @@
+"""Per-study methods: each subpackage holds one study's data model, simulation and analysis."""

@@ -1,0 +1,373 @@
+"""Group evaluation of the dystrophy study: the paper's statistics on the test split.
+
+All numbers come from :mod:`qmrflow.stats`; this module only decides *what* is compared (image
+and case level, every architecture, the raters, DMD vs BMD) and lays the results out as the
+paper's tables, with the paper's numbers beside ours.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qmrflow.io import read_tsv, write_tsv
+from qmrflow.stats import (
+    Proportion,
+    cohen_kappa,
+    diagnostic_metrics,
+    fleiss_kappa,
+    roc_curve_auc,
+    tidy,
+)
+from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER, SAME_ARCHITECTURE, TABLE_1
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+STUDY = "dystrophy"
+POSITIVE = frozenset({"DMD", "BMD"})
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every table the evaluation writes (see :func:`evaluate_study`)."""
+
+    predictions: pd.DataFrame
+    statistics: pd.DataFrame
+    metrics: pd.DataFrame
+    roc: pd.DataFrame
+    model_comparison: pd.DataFrame
+    paper_comparison: pd.DataFrame
+
+
+def label_predictions(
+    probabilities: pd.DataFrame, participants: pd.DataFrame, threshold: float
+) -> pd.DataFrame:
+    """Join predictions with the reference diagnosis and make the binary call.
+
+    Raises
+    ------
+    ValueError
+        A predicted subject is missing from the participants table.
+    """
+    reference = participants[["participant_id", "diagnosis"]].astype({"participant_id": str})
+    table = probabilities.astype({"participant_id": str}).merge(
+        reference, on="participant_id", how="left", validate="many_to_one"
+    )
+    unknown = table.loc[table["diagnosis"].isna(), "participant_id"].unique()
+    if len(unknown):
+        raise ValueError(f"predictions for subjects not in the participants table: {list(unknown)}")
+    table["truth"] = table["diagnosis"].isin(POSITIVE).astype(int)
+    table["call"] = (table["probability"] >= threshold).astype(int)
+    return table
+
+
+def _rater_columns(ratings: pd.DataFrame) -> list[str]:
+    return [c for c in ratings.columns if c not in ("participant_id", "slice")]
+
+
+def _level_of(ratings: pd.DataFrame) -> str:
+    return "image" if "slice" in ratings.columns and ratings["slice"].notna().all() else "case"
+
+
+def _rater_rows(
+    ratings: pd.DataFrame, predictions: pd.DataFrame, primary: str, confidence: float
+) -> tuple[list[pd.DataFrame], dict[str, tuple[float, float]]]:
+    """Raters' accuracy, Fleiss' kappa among them and Cohen's kappa model vs each rater.
+
+    Compared on the images (or cases) that both the raters and the model read.
+    """
+    level = _level_of(ratings)
+    keys = ["participant_id", "slice"] if level == "image" else ["participant_id"]
+    model = predictions[(predictions["architecture"] == primary) & (predictions["level"] == level)]
+    ratings = ratings.astype({"participant_id": str})
+    if level == "image":
+        ratings = ratings.astype({"slice": int})
+        model = model.astype({"slice": int})
+    joined = model.merge(ratings, on=keys, how="inner", validate="one_to_one")
+    raters = _rater_columns(ratings)
+    if joined.empty:
+        raise ValueError("no rated image/case matches a model prediction")
+    frames, points = [], {}
+    comparison = f"raters vs reference ({level} level)"
+    for rater in raters:
+        calls = joined[rater].astype(int).to_numpy()
+        result = diagnostic_metrics(joined["truth"].to_numpy(), calls, confidence=confidence)
+        frames.append(tidy([result], study=STUDY, comparison=f"{rater} vs reference ({level})"))
+        points[rater] = (result.sensitivity.estimate, result.specificity.estimate)
+        agreement = cohen_kappa(joined["call"].to_numpy(), calls, confidence=confidence)
+        frames.append(tidy([agreement], study=STUDY, comparison=f"{primary} vs {rater} ({level})"))
+    frames.append(
+        tidy(
+            [fleiss_kappa(joined[raters].astype(int).to_numpy())],
+            study=STUDY,
+            comparison=comparison.replace("vs reference", "among themselves"),
+        )
+    )
+    logger.info("%d raters compared on %d %ss", len(raters), len(joined), level)
+    return frames, points
+
+
+@dataclass(frozen=True)
+class _Sensitivity:
+    """A sensitivity proportion in the form :func:`qmrflow.stats.tidy` takes."""
+
+    proportion: Proportion
+
+    def to_rows(self) -> list[dict]:
+        return [self.proportion.to_row("sensitivity")]
+
+
+def _dmd_bmd_rows(predictions: pd.DataFrame, primary: str, confidence: float) -> pd.DataFrame:
+    rows = []
+    for level in ("image", "case"):
+        sub = predictions[
+            (predictions["architecture"] == primary) & (predictions["level"] == level)
+        ]
+        for diagnosis in ("DMD", "BMD"):
+            calls = sub.loc[sub["diagnosis"] == diagnosis, "call"]
+            proportion = Proportion.from_counts(int(calls.sum()), len(calls), confidence)
+            rows.append(
+                tidy(
+                    _Sensitivity(proportion),
+                    study=STUDY,
+                    comparison=f"{primary} {diagnosis} ({level})",
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def evaluate_study(
+    probabilities: pd.DataFrame,
+    participants: pd.DataFrame,
+    *,
+    architectures: Sequence[str],
+    primary: str,
+    threshold: float,
+    confidence: float,
+    ratings: pd.DataFrame | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> Evaluation:
+    """Compute the study's statistics from the per-subject predictions.
+
+    Parameters
+    ----------
+    probabilities
+        Concatenated per-subject probability tables (participant_id, architecture, level,
+        slice, probability).
+    participants
+        The participants table (participant_id, diagnosis, split).
+    architectures
+        Architectures in config order; ``primary`` gives the metrics table and rater comparison.
+    primary
+        The primary architecture.
+    threshold
+        Probability at or above which a call is positive.
+    confidence
+        Confidence level of every interval.
+    ratings
+        Raters' calls (participant_id, optional slice, one column per rater), or None.
+    descriptions
+        Architecture -> one-line description for the model-comparison table.
+
+    Returns
+    -------
+    Evaluation
+        The tables.
+    """
+    predictions = label_predictions(probabilities, participants, threshold)
+    tidy_frames, roc_frames, comparison_rows = [], [], []
+    for architecture in architectures:
+        for level in ("image", "case"):
+            sub = predictions[
+                (predictions["architecture"] == architecture) & (predictions["level"] == level)
+            ]
+            truth, score = sub["truth"].to_numpy(), sub["probability"].to_numpy()
+            metrics = diagnostic_metrics(truth, sub["call"].to_numpy(), confidence=confidence)
+            roc = roc_curve_auc(truth, score, confidence=confidence)
+            name = f"{architecture} vs reference ({level})"
+            tidy_frames.append(tidy([metrics, roc], study=STUDY, comparison=name))
+            roc_frames.append(
+                pd.DataFrame(
+                    {
+                        "architecture": architecture,
+                        "level": level,
+                        "fpr": roc.fpr,
+                        "tpr": roc.tpr,
+                        "threshold": roc.thresholds,
+                    }
+                )
+            )
+            if level == "image":
+                comparison_rows.append(
+                    {
+                        "architecture": architecture,
+                        "description": (descriptions or {}).get(architecture, ""),
+                        "accuracy": metrics.accuracy.estimate,
+                        "specificity": metrics.specificity.estimate,
+                        "sensitivity": metrics.sensitivity.estimate,
+                        "auc": roc.auc,
+                        "auc_ci_low": roc.ci_low,
+                        "auc_ci_high": roc.ci_high,
+                        "n_images": metrics.n,
+                        "source": "qmrflow (this run)",
+                    }
+                )
+    tidy_frames.append(_dmd_bmd_rows(predictions, primary, confidence))
+    rater_points: dict[str, tuple[float, float]] = {}
+    if ratings is not None and not ratings.empty:
+        frames, rater_points = _rater_rows(ratings, predictions, primary, confidence)
+        tidy_frames.extend(frames)
+    statistics = pd.concat(tidy_frames, ignore_index=True)
+
+    paper_rows = [
+        {
+            "architecture": SAME_ARCHITECTURE.get(a, a),
+            "description": "",
+            "accuracy": v[0],
+            "specificity": v[1],
+            "sensitivity": v[2],
+            "auc": v[3],
+            "source": PAPER,
+        }
+        for a, v in TABLE_1.items()
+    ]
+    model_comparison = pd.DataFrame(comparison_rows + paper_rows)
+    metrics_table = _metrics_table(statistics, primary)
+    paper_comparison = _paper_comparison(statistics, primary)
+    return Evaluation(
+        predictions=predictions,
+        statistics=statistics,
+        metrics=metrics_table,
+        roc=pd.concat(roc_frames, ignore_index=True),
+        model_comparison=model_comparison,
+        paper_comparison=paper_comparison,
+    )
+
+
+_METRICS = (
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "lr_positive",
+    "lr_negative",
+    "auc",
+)
+
+
+def _metrics_table(statistics: pd.DataFrame, primary: str) -> pd.DataFrame:
+    """The primary model's metrics at image and case level, one row per measure and level."""
+    rows = []
+    for level in ("image", "case"):
+        sub = statistics[
+            (statistics["comparison"] == f"{primary} vs reference ({level})")
+            & (statistics["statistic"] == "estimate")
+        ]
+        for measure in _METRICS:
+            hit = sub[sub["measure"] == measure]
+            if not hit.empty:
+                row = hit.iloc[0]
+                rows.append(
+                    {
+                        "architecture": primary,
+                        "level": level,
+                        "measure": measure,
+                        "value": row["value"],
+                        "ci_low": row["ci_low"],
+                        "ci_high": row["ci_high"],
+                        "n": row["n"],
+                        "method": row["method"],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _lookup(statistics: pd.DataFrame, comparison: str, measure: str) -> tuple[float, float, float]:
+    hit = statistics[
+        (statistics["comparison"] == comparison)
+        & (statistics["measure"] == measure)
+        & (statistics["statistic"] == "estimate")
+    ]
+    if hit.empty:
+        return (np.nan, np.nan, np.nan)
+    row = hit.iloc[0]
+    return (float(row["value"]), float(row["ci_low"]), float(row["ci_high"]))
+
+
+def _paper_comparison(statistics: pd.DataFrame, primary: str) -> pd.DataFrame:
+    """The paper's headline numbers beside the same numbers from this run."""
+    image = f"{primary} vs reference (image)"
+    ours = {
+        "image accuracy": _lookup(statistics, image, "accuracy"),
+        "image sensitivity": _lookup(statistics, image, "sensitivity"),
+        "image specificity": _lookup(statistics, image, "specificity"),
+        "image AUC": _lookup(statistics, image, "auc"),
+        "DMD sensitivity": _lookup(statistics, f"{primary} DMD (image)", "sensitivity"),
+        "BMD sensitivity": _lookup(statistics, f"{primary} BMD (image)", "sensitivity"),
+        "raters Fleiss kappa": _lookup(
+            statistics, "raters among themselves (image level)", "fleiss_kappa"
+        ),
+    }
+    for k in (1, 2, 3):
+        ours[f"rater {k} accuracy"] = _lookup(
+            statistics, f"rater{k} vs reference (image)", "accuracy"
+        )
+    return pd.DataFrame(
+        [
+            {
+                "measure": name,
+                "paper": value,
+                "qmrflow": ours[name][0],
+                "qmrflow_ci_low": ours[name][1],
+                "qmrflow_ci_high": ours[name][2],
+                "paper_source": PAPER,
+                "qmrflow_model": primary,
+            }
+            for name, value in HEADLINE.items()
+        ]
+    )
+
+
+def run_evaluation(
+    *,
+    probabilities: Sequence[PathLike],
+    participants: PathLike,
+    ratings: Sequence[PathLike],
+    metadata: Sequence[PathLike],
+    architectures: Sequence[str],
+    primary: str,
+    threshold: float,
+    confidence: float,
+    outputs: Mapping[str, PathLike],
+) -> Evaluation:
+    """Read the per-subject outputs, evaluate, and write every table named in ``outputs``."""
+    table = pd.concat([read_tsv(p) for p in probabilities], ignore_index=True)
+    rating_table = read_tsv(ratings[0]) if ratings else None
+    descriptions = {}
+    for path in metadata:
+        meta = json.loads(Path(path).read_text())
+        descriptions[meta["architecture"]] = meta.get("description", "")
+        logger.info("model %s sha256 %s", meta["architecture"], meta.get("sha256"))
+    evaluation = evaluate_study(
+        table,
+        read_tsv(participants),
+        architectures=architectures,
+        primary=primary,
+        threshold=threshold,
+        confidence=confidence,
+        ratings=rating_table,
+        descriptions=descriptions,
+    )
+    for key, path in outputs.items():
+        write_tsv(getattr(evaluation, key), path)
+    return evaluation

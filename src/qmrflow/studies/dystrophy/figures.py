@@ -1,0 +1,157 @@
+"""The dystrophy study's figures: ROC with the raters, CAM panel, learning curves."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+
+mpl.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from qmrflow.figures.roc import plot_roc  # noqa: E402
+from qmrflow.io import load_nifti, read_tsv  # noqa: E402
+from qmrflow.io.atomic import atomic_output  # noqa: E402
+from qmrflow.stats import roc_curve_auc  # noqa: E402
+from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+def _save(fig: plt.Figure, path: PathLike) -> None:
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def rater_points(statistics: pd.DataFrame, level: str = "image") -> dict[str, tuple[float, float]]:
+    """Raters' (sensitivity, specificity) from the tidy statistics table."""
+    points = {}
+    estimates = statistics[statistics["statistic"] == "estimate"]
+    suffix = f" vs reference ({level})"
+    for comparison in estimates["comparison"].unique():
+        if comparison.startswith("rater") and comparison.endswith(suffix):
+            sub = estimates[estimates["comparison"] == comparison].set_index("measure")["value"]
+            points[comparison.removesuffix(suffix)] = (
+                float(sub["sensitivity"]),
+                float(sub["specificity"]),
+            )
+    return points
+
+
+def plot_roc_figure(
+    predictions: pd.DataFrame,
+    statistics: pd.DataFrame,
+    architectures: Sequence[str],
+    out: PathLike,
+    confidence: float = 0.95,
+) -> None:
+    """Image- and case-level ROC of every architecture, raters as points, paper's AUC noted."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    for ax, level in zip(axes, ("image", "case"), strict=True):
+        for index, architecture in enumerate(architectures):
+            sub = predictions[
+                (predictions["architecture"] == architecture) & (predictions["level"] == level)
+            ]
+            curve = roc_curve_auc(
+                sub["truth"].to_numpy(), sub["probability"].to_numpy(), confidence=confidence
+            )
+            raters = rater_points(statistics, level) if index == 0 else None
+            plot_roc(ax, curve, label=architecture, raters=raters)
+        ax.set_title(f"{level.capitalize()} level (test split)")
+    axes[0].text(
+        0.98,
+        0.35,
+        f"Paper: ResNet50 AUC {HEADLINE['image AUC']:.2f}\n{PAPER}",
+        ha="right",
+        fontsize=7,
+        transform=axes[0].transAxes,
+        color="0.3",
+    )
+    _save(fig, out)
+
+
+def plot_cam_panel(
+    cams: Sequence[PathLike],
+    predictions: pd.DataFrame,
+    primary: str,
+    out: PathLike,
+    n_per_class: int = 3,
+) -> None:
+    """Crops with their class activation maps for the most confident cases of each class."""
+    cases = predictions[(predictions["architecture"] == primary) & (predictions["level"] == "case")]
+    by_subject = {Path(p).name.split("_")[0].removeprefix("sub-"): p for p in cams}
+    picks = pd.concat(
+        [
+            cases[cases["truth"] == 1].nlargest(n_per_class, "probability"),
+            cases[cases["truth"] == 0].nsmallest(n_per_class, "probability"),
+        ]
+    )
+    picks = picks[picks["participant_id"].isin(by_subject)]
+    fig, axes = plt.subplots(
+        2, max(len(picks), 1), figsize=(2.2 * max(len(picks), 1), 3.2), squeeze=False
+    )
+    for column, (_, row) in enumerate(picks.iterrows()):
+        stack = load_nifti(by_subject[row["participant_id"]], ndim=4).data
+        crop, cam = stack[:, :, 0, 0].T, stack[:, :, 0, 1].T
+        for ax in axes[:, column]:
+            ax.imshow(crop, cmap="gray", vmin=0, vmax=1.2, origin="lower")
+            ax.set_axis_off()
+        axes[1, column].imshow(cam, cmap="jet", alpha=0.4, origin="lower")
+        axes[0, column].set_title(
+            f"sub-{row['participant_id']}\n{row['diagnosis']} p={row['probability']:.2f}",
+            fontsize=7,
+        )
+    fig.suptitle(f"Class activation maps ({primary}), first slice of each case", fontsize=9)
+    _save(fig, out)
+
+
+def plot_training_curves(histories: Mapping[str, pd.DataFrame], out: PathLike) -> None:
+    """Training and validation loss, and validation AUC, per architecture."""
+    fig, (loss_ax, auc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for architecture, history in histories.items():
+        (line,) = loss_ax.plot(
+            history["epoch"], history["train_loss"], label=f"{architecture} train"
+        )
+        loss_ax.plot(
+            history["epoch"],
+            history["val_loss"],
+            "--",
+            color=line.get_color(),
+            label=f"{architecture} val",
+        )
+        auc_ax.plot(
+            history["epoch"], history["val_auc"], color=line.get_color(), label=architecture
+        )
+    loss_ax.set(xlabel="epoch", ylabel="BCE loss", title="Loss")
+    auc_ax.set(xlabel="epoch", ylabel="AUC", title="Validation AUC", ylim=(0.4, 1.01))
+    loss_ax.legend(fontsize="small")
+    auc_ax.legend(fontsize="small")
+    _save(fig, out)
+
+
+def run_figures(
+    *,
+    predictions: PathLike,
+    statistics: PathLike,
+    cams: Sequence[PathLike],
+    histories: Sequence[PathLike],
+    architectures: Sequence[str],
+    outputs: Mapping[str, PathLike],
+) -> None:
+    """Read the group tables and write every figure named in ``outputs``."""
+    table = read_tsv(predictions)
+    plot_roc_figure(table, read_tsv(statistics), architectures, outputs["roc"])
+    plot_cam_panel(cams, table, architectures[0], outputs["cam_panel"])
+    plot_training_curves(
+        {a: read_tsv(p) for a, p in zip(architectures, histories, strict=True)},
+        outputs["training"],
+    )
+    logger.info("figures written: %s", ", ".join(str(p) for p in outputs.values()))

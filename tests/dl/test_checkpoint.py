@@ -1,0 +1,61 @@
+"""Checkpoint registry (qmrflow.dl.checkpoint): sha256 before weights_only loading."""
+
+import json
+
+import pytest
+import torch
+
+from qmrflow.dl.checkpoint import load_checkpoint, save_checkpoint, sha256sum, sidecar_path
+from qmrflow.errors import ModelError
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.zeros(2)}
+    path = tmp_path / "model.pt"
+    digest = save_checkpoint(state, path, {"seed": 3, "training_subjects": ["a", "b"]})
+    return path, state, digest
+
+
+def test_round_trip_and_metadata(checkpoint):
+    path, state, digest = checkpoint
+    loaded = load_checkpoint(path)
+    assert loaded.sha256 == digest == sha256sum(path)
+    torch.testing.assert_close(loaded.state_dict["w"], state["w"])
+    meta = json.loads(sidecar_path(path).read_text())
+    assert meta["seed"] == 3
+    assert meta["training_subjects"] == ["a", "b"]
+    assert meta["versions"]["torch"].startswith("2.")
+
+
+def test_tampered_file_is_refused_before_loading(checkpoint):
+    path, _, _ = checkpoint
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        load_checkpoint(path)
+
+
+def test_expected_sha256_overrides_sidecar(checkpoint):
+    path, _, digest = checkpoint
+    sidecar_path(path).unlink()
+    with pytest.raises(ModelError, match="no sha256"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, expected_sha256=digest).sha256 == digest
+    with pytest.raises(ModelError, match="mismatch"):
+        load_checkpoint(path, expected_sha256="0" * 64)
+
+
+def test_pickled_code_is_not_executed(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"w": Evil()}, path)
+    with pytest.raises(ModelError, match="not loadable as plain weights"):
+        load_checkpoint(path, expected_sha256=sha256sum(path))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")

@@ -1,0 +1,291 @@
+"""Tests of qmrflow.stats.agreement against published worked examples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa
+
+from qmrflow.stats import cohen_kappa, fleiss_kappa
+
+
+def _pairs_from_table(table) -> tuple[np.ndarray, np.ndarray]:
+    """Subject-level ratings (rater A = row category, rater B = column category)."""
+    table = np.asarray(table)
+    k = table.shape[0]
+    rows, cols = np.divmod(np.repeat(np.arange(k * k), table.ravel()), k)
+    return rows, cols
+
+
+def _ratings_from_counts(counts) -> np.ndarray:
+    """(n_subjects, n_raters) labels from a subjects x categories count table."""
+    counts = np.asarray(counts)
+    return np.vstack([np.repeat(np.arange(counts.shape[1]), row) for row in counts])
+
+
+# ------------------------------------------------------------------------------------------
+# Cohen's kappa
+# ------------------------------------------------------------------------------------------
+
+# SAS/STAT User's Guide, PROC FREQ, "Getting Started: Agreement Study" (skin condition rated
+# terrible/poor/marginal/clear by two dermatologists, n = 88). Printed output (4 decimals):
+# Simple Kappa 0.3449, ASE 0.0724, 95% CI 0.2030-0.4868; Test of H0 kappa = 0:
+# ASE under H0 0.0612, Z 5.6366, two-sided Pr > |Z| < .0001.
+SAS_SKIN_CONDITION = [[10, 4, 1, 0], [5, 10, 12, 2], [2, 4, 12, 5], [0, 2, 6, 13]]
+
+
+def test_cohen_kappa_reproduces_sas_agreement_study():
+    result = cohen_kappa(*_pairs_from_table(SAS_SKIN_CONDITION))
+    assert result.n == 88
+    assert round(result.kappa, 4) == pytest.approx(0.3449)
+    assert round(result.se, 4) == pytest.approx(0.0724)
+    assert round(result.ci_low, 4) == pytest.approx(0.2030)
+    assert round(result.ci_high, 4) == pytest.approx(0.4868)
+    assert round(result.se_null, 4) == pytest.approx(0.0612)
+    assert round(result.z, 4) == pytest.approx(5.6366)
+    assert result.p < 1e-4
+
+
+# Altman DG (1991) Practical Statistics for Medical Research, ch. 14 (p. 404): two radiologists
+# classifying 85 xeromammograms as normal / benign disease / suspected cancer / cancer
+# (Boyd et al. 1982); kappa = 0.47. Reproduced as Example 1 of the Stata manual [R] kappa
+# ("kap rada radb", rate.dta): agreement 63.53%, expected 30.82%, Kappa 0.4728,
+# Std. Err. 0.0694 (the null SE), Z 6.81.
+ALTMAN_XEROMAMMOGRAMS = [[21, 12, 0, 0], [4, 17, 1, 0], [3, 9, 15, 2], [0, 0, 0, 1]]
+
+
+def test_cohen_kappa_reproduces_altman_1991_stata_kappa_example():
+    result = cohen_kappa(*_pairs_from_table(ALTMAN_XEROMAMMOGRAMS))
+    assert result.n == 85
+    assert round(result.kappa, 2) == pytest.approx(0.47)  # Altman 1991
+    assert round(result.kappa, 4) == pytest.approx(0.4728)  # Stata
+    assert round(100 * result.observed_agreement, 2) == pytest.approx(63.53)
+    assert round(100 * result.expected_agreement, 2) == pytest.approx(30.82)
+    assert round(result.se_null, 4) == pytest.approx(0.0694)
+    assert round(result.z, 2) == pytest.approx(6.81)
+
+
+def test_cohen_kappa_matches_sklearn_and_statsmodels_on_random_data():
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        a = rng.integers(0, 4, 60)
+        b = np.where(rng.random(60) < 0.6, a, rng.integers(0, 4, 60))
+        result = cohen_kappa(a, b, categories=[0, 1, 2, 3])
+        assert result.kappa == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+        table = np.zeros((4, 4))
+        np.add.at(table, (a, b), 1)
+        reference = sm_cohens_kappa(table)
+        assert result.se == pytest.approx(reference.std_kappa, rel=1e-10)
+        assert result.se_null == pytest.approx(reference.std_kappa0, rel=1e-10)
+        assert result.p == pytest.approx(reference.pvalue_two_sided, rel=1e-8)
+
+
+def test_cohen_kappa_labels_and_categories():
+    a = ["dmd", "dmd", "other", "normal", "dmd", "other"]
+    b = ["dmd", "other", "other", "normal", "dmd", "dmd"]
+    result = cohen_kappa(a, b)
+    assert result.kappa == pytest.approx(cohen_kappa_score(a, b))
+    assert result.n_categories == 3
+    # An unused extra category changes nothing for unweighted kappa.
+    extended = cohen_kappa(a, b, categories=["normal", "dmd", "other", "unsure"])
+    assert extended.kappa == pytest.approx(result.kappa)
+    assert extended.se == pytest.approx(result.se)
+    assert extended.n_categories == 4
+
+
+def test_cohen_kappa_degenerate_table_is_nan():
+    result = cohen_kappa([1, 1, 1], [1, 1, 1])
+    assert math.isnan(result.kappa) and math.isnan(result.z) and result.n == 3
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "kwargs", "match"),
+    [
+        ([0, 1, 1], [0, 1], {}, "a and b must have the same length"),
+        ([], [], {}, "a is empty"),
+        ([0, np.nan, 1], [0, 1, 1], {}, "a contains 1 missing"),
+        ([0, 1, 1], [0, None, 1], {}, "b contains 1 missing"),
+        ([0, 1, 2], [0, 1, 1], {"categories": [0, 1]}, r"a contains labels not in categories"),
+        ([0, 1, 1], [0, 1, 1], {"categories": [0, 1, 1]}, "categories contains duplicates"),
+        ([0, 1, 1], [0, 1, 1], {"confidence": 95}, "confidence must be in"),
+    ],
+)
+def test_cohen_kappa_rejects_bad_input(a, b, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cohen_kappa(a, b, **kwargs)
+
+
+_rating_pairs = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=2, max_size=50)
+
+
+@settings(max_examples=40, deadline=None)
+@given(pairs=_rating_pairs)
+def test_cohen_kappa_properties(pairs):
+    a, b = (np.array(v) for v in zip(*pairs, strict=True))
+    ab, ba = cohen_kappa(a, b), cohen_kappa(b, a)
+    if math.isnan(ab.kappa):
+        assert math.isnan(ba.kappa)
+        return
+    assert ab.kappa == pytest.approx(ba.kappa, abs=1e-12)
+    assert ab.se == pytest.approx(ba.se, abs=1e-12)
+    assert ab.se_null == pytest.approx(ba.se_null, abs=1e-12)
+    assert -1.0 <= ab.kappa <= 1.0
+    assert ab.ci_low <= ab.kappa <= ab.ci_high
+
+
+@settings(max_examples=30, deadline=None)
+@given(ratings=st.lists(st.integers(0, 4), min_size=2, max_size=50))
+def test_identical_ratings_give_kappa_one(ratings):
+    a = np.array(ratings)
+    result = cohen_kappa(a, a)
+    fleiss = fleiss_kappa(np.column_stack([a, a, a]))
+    if np.unique(a).size < 2:  # chance agreement is 1: kappa undefined
+        assert math.isnan(result.kappa) and math.isnan(fleiss.kappa)
+    else:
+        assert result.kappa == pytest.approx(1.0)
+        assert result.se == pytest.approx(0.0, abs=1e-6)  # variance is O(1e-16) round-off
+        assert fleiss.kappa == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------
+# Fleiss' kappa
+# ------------------------------------------------------------------------------------------
+
+# Fleiss JL (1971) "Measuring nominal scale agreement among many raters", Psychol Bull
+# 76:378-382, Table 1: 30 patients, 6 psychiatrists each, 5 categories (1 depression,
+# 2 personality disorder, 3 schizophrenia, 4 neurosis, 5 other). Published kappa = .430
+# (p. 381). Rows as distributed with R's irr package (data "diagnoses", also used in the
+# statsmodels test-suite). The Fleiss-Nee-Landis z for these data, 17.7, is the value printed
+# by irr::kappam.fleiss(diagnoses) ("Kappa = 0.43, z = 17.7"), which uses the same null SE.
+FLEISS_1971_DIAGNOSES = [
+    [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5],
+    [2, 2, 2, 4, 4, 4], [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4],
+    [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5], [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4],
+    [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5], [3, 3, 3, 3, 3, 5],
+    [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
+    [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4],
+    [1, 4, 4, 4, 4, 5], [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4],
+    [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5],
+]  # fmt: skip
+
+
+def test_fleiss_kappa_reproduces_fleiss_1971():
+    result = fleiss_kappa(np.array(FLEISS_1971_DIAGNOSES))
+    assert (result.n, result.n_raters, result.n_categories) == (30, 6, 5)
+    assert round(result.kappa, 3) == pytest.approx(0.430)
+    assert round(result.z, 1) == pytest.approx(17.7)
+    assert result.p < 1e-60
+    # No non-null variance is implemented: no interval rather than a wrong one.
+    assert math.isnan(result.se) and math.isnan(result.ci_low) and math.isnan(result.ci_high)
+
+
+# Widely reproduced 10-subject, 14-rater, 5-category example (Wikipedia "Fleiss' kappa",
+# worked example; also in the statsmodels test-suite): P-bar = 0.378, P-bar_e = 0.213,
+# kappa = 0.210. Rows give how many of the 14 raters chose each category.
+FOURTEEN_RATER_COUNTS = [
+    [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+    [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+]  # fmt: skip
+
+
+def test_fleiss_kappa_reproduces_fourteen_rater_example():
+    result = fleiss_kappa(_ratings_from_counts(FOURTEEN_RATER_COUNTS))
+    assert (result.n, result.n_raters) == (10, 14)
+    assert round(result.observed_agreement, 3) == pytest.approx(0.378)
+    assert round(result.expected_agreement, 3) == pytest.approx(0.213)
+    assert round(result.kappa, 3) == pytest.approx(0.210)
+
+
+def _fnl_se0_by_loops(counts: np.ndarray) -> float:
+    """Fleiss, Nee & Landis (1979) null SE written out term by term."""
+    n, m = counts.shape[0], int(counts[0].sum())
+    p = counts.sum(axis=0) / (n * m)
+    pq = sum(pj * (1 - pj) for pj in p)
+    inner = pq**2 - sum(pj * (1 - pj) * ((1 - pj) - pj) for pj in p)
+    return math.sqrt(2) / (pq * math.sqrt(n * m * (m - 1))) * math.sqrt(inner)
+
+
+def test_fleiss_null_se_formula():
+    counts = np.array(FOURTEEN_RATER_COUNTS)
+    result = fleiss_kappa(_ratings_from_counts(counts))
+    assert result.se_null == pytest.approx(_fnl_se0_by_loops(counts), rel=1e-12)
+    assert result.z == pytest.approx(result.kappa / result.se_null)
+    # With two categories the FNL null SE reduces to sqrt(2 / (n m (m - 1))).
+    rng = np.random.default_rng(11)
+    binary = rng.integers(0, 2, size=(25, 4))
+    assert fleiss_kappa(binary).se_null == pytest.approx(math.sqrt(2 / (25 * 4 * 3)))
+
+
+def test_fleiss_kappa_with_two_raters_is_scotts_pi():
+    # Fleiss (1971): with m = 2 the statistic reduces to Scott's (1955) pi, which uses the
+    # pooled marginal distribution of both raters for chance agreement.
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 3, 40)
+    b = np.where(rng.random(40) < 0.5, a, rng.integers(0, 3, 40))
+    p_o = np.mean(a == b)
+    pooled = np.bincount(np.concatenate([a, b]), minlength=3) / 80
+    scott_pi = (p_o - np.sum(pooled**2)) / (1 - np.sum(pooled**2))
+    assert fleiss_kappa(np.column_stack([a, b])).kappa == pytest.approx(scott_pi)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    data=st.lists(st.lists(st.integers(0, 2), min_size=3, max_size=3), min_size=2, max_size=25),
+    seed=st.integers(0, 2**16),
+)
+def test_fleiss_kappa_invariant_to_rater_and_subject_order(data, seed):
+    ratings = np.array(data)
+    base = fleiss_kappa(ratings)
+    rng = np.random.default_rng(seed)
+    shuffled = ratings[rng.permutation(ratings.shape[0])][:, rng.permutation(3)]
+    other = fleiss_kappa(shuffled)
+    if math.isnan(base.kappa):
+        assert math.isnan(other.kappa)
+    else:
+        assert other.kappa == pytest.approx(base.kappa, abs=1e-12)
+        assert other.se_null == pytest.approx(base.se_null, abs=1e-12)
+
+
+def test_fleiss_kappa_accepts_string_labels():
+    ratings = np.array([["a", "a", "b"], ["b", "b", "b"], ["a", "a", "a"], ["b", "a", "b"]])
+    numeric = np.where(ratings == "a", 0, 1)
+    assert fleiss_kappa(ratings).kappa == pytest.approx(fleiss_kappa(numeric).kappa)
+
+
+@pytest.mark.parametrize(
+    ("ratings", "match"),
+    [
+        (np.array([1, 2, 3]), "ratings must be 2-dimensional"),
+        (np.zeros((0, 3)), "ratings is empty"),
+        (np.array([[1], [2]]), "ratings needs at least 2 raters"),
+        (np.array([[1.0, np.nan], [2.0, 2.0]]), "ratings contains 1 missing"),
+        (np.array([["a", None], ["b", "b"]], dtype=object), "ratings contains 1 missing"),
+    ],
+)
+def test_fleiss_kappa_rejects_bad_input(ratings, match):
+    with pytest.raises(ValueError, match=match):
+        fleiss_kappa(ratings)
+
+
+def test_kappa_to_rows():
+    rows = cohen_kappa(*_pairs_from_table(SAS_SKIN_CONDITION)).to_rows()
+    estimate = rows[0]
+    assert (estimate["measure"], estimate["statistic"], estimate["n"]) == (
+        "cohen_kappa",
+        "estimate",
+        88,
+    )
+    assert estimate["ci_low"] == pytest.approx(0.2030, abs=5e-5)
+    assert "Fleiss, Cohen & Everitt" in estimate["method"]
+    statistics = [r["statistic"] for r in rows]
+    assert statistics == [
+        "estimate", "se", "se_null", "z", "observed_agreement", "expected_agreement",
+    ]  # fmt: skip
+    fleiss_rows = fleiss_kappa(np.array(FLEISS_1971_DIAGNOSES)).to_rows()
+    assert fleiss_rows[0]["measure"] == "fleiss_kappa"
+    assert "Nee & Landis" in fleiss_rows[0]["method"]

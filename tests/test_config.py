@@ -1,0 +1,101 @@
+"""Config and participants-table validation (qmrflow.config)."""
+
+from pathlib import Path
+
+import pytest
+
+from qmrflow.config import config_hash, load_schema, read_participants, validate_config
+from qmrflow.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_SCHEMA = load_schema(ROOT / "config/schemas/config.schema.yaml")
+PARTICIPANTS_SCHEMA = load_schema(ROOT / "config/schemas/dystrophy.participants.schema.yaml")
+
+GOOD = "participant_id\tdiagnosis\tsplit\tage\nsub-001\tDMD\ttrain\t9\n002\tLGMD2A\ttest\t31\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "participants.tsv"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_fill_an_empty_config():
+    config = validate_config({}, CONFIG_SCHEMA)
+    assert config["studies"] == ["dystrophy"]
+    assert config["dystrophy"]["dataset"] == "demo"
+    assert config["dystrophy"]["model"]["architectures"][0] == "resnet10-lite"
+    assert config["dystrophy"]["demo"]["n_cases"] >= 150
+
+
+def test_shipped_config_is_valid_and_documented():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    validate_config(config, CONFIG_SCHEMA)
+    readme = (ROOT / "config/README.md").read_text()
+
+    def keys(schema, prefix=""):
+        for name, spec in schema.get("properties", {}).items():
+            spec = CONFIG_SCHEMA["$defs"][spec["$ref"].split("/")[-1]] if "$ref" in spec else spec
+            yield prefix + name
+            yield from keys(spec, prefix + name + ".")
+
+    missing = [k for k in keys(CONFIG_SCHEMA) if f"`{k}`" not in readme]
+    assert not missing, f"config/README.md does not document {missing}"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"dystrophy": {"modle": {}}}, "dystrophy: Additional properties are not allowed ('modle'"),
+        ({"dystrophy": {"model": {"epochs": 0}}}, "dystrophy.model.epochs: 0 is less than"),
+        ({"dystrophy": {"model": {"architectures": ["vgg"]}}}, "'vgg' is not one of"),
+        ({"studies": ["nosuch"]}, "studies.0: 'nosuch' is not one of"),
+        ({"dystrophy": {"threshold": 1.5}}, "dystrophy.threshold"),
+    ],
+)
+def test_bad_config_names_file_and_key(config, expected):
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, CONFIG_SCHEMA, files=["my.yaml"])
+    message = str(info.value)
+    assert message.startswith("my.yaml: invalid configuration")
+    assert expected in message
+
+
+def test_participants_strip_sub_prefix_and_keep_types(tmp_path):
+    table = read_participants(write(tmp_path, GOOD), PARTICIPANTS_SCHEMA)
+    assert list(table["participant_id"]) == ["001", "002"]
+    assert table["age"].tolist() == [9, 31]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("participant_id\tsplit\n001\ttrain\n", "missing required column(s) diagnosis"),
+        (GOOD + "sub-001\tBMD\tval\t12\n", "duplicate id '001' in rows 1, 3"),
+        (GOOD + "../x\tBMD\tval\t12\n", "row 3 (line 4), column participant_id: '../x'"),
+        (GOOD + "a_b\tBMD\tval\t12\n", "column participant_id: 'a_b'"),
+        (GOOD + "003\tBMD\ttraining\t12\n", "row 3 (line 4), column split: 'training' is not one"),
+        (GOOD + "003\tflu\ttest\t12\n", "column diagnosis: 'flu' is not one of"),
+        (GOOD + "003\t\ttest\t12\n", "column diagnosis"),
+        (GOOD + "003\tBMD\ttest\told\n", "column age: 'old'"),
+        ("participant_id\tdiagnosis\tsplit\n", "has no rows"),
+    ],
+)
+def test_bad_participants_name_file_row_and_field(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        read_participants(path, PARTICIPANTS_SCHEMA)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_missing_participants_file(tmp_path):
+    with pytest.raises(ConfigError, match="participants table not found"):
+        read_participants(tmp_path / "participants.tsv", PARTICIPANTS_SCHEMA)
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
