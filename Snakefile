@@ -20,6 +20,6 @@ include: "rules/dystrophy.smk"
 
 
 rule all:
+    default_target: True
     input:
         study_targets(),
-    default_target: True

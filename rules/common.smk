@@ -1,6 +1,6 @@
 """Configuration, participants tables, wildcard constraints, paths and input functions.
 
-Everything a rule needs to know about the cohort is computed here, once, at parse time: the
+Everything the rules need to know about the cohort is computed here, once, at parse time: the
 config is validated against config/schemas/config.schema.yaml (defaults filled in) and each
 study's participants table against its schema, so that a bad key or row stops the run before
 any job starts. Rules use only the named functions below (no lambdas).
@@ -85,7 +85,10 @@ def dystrophy_demo_row(wildcards):
     """The simulation parameters of one demo subject (its row of the demo table)."""
     table = DYSTROPHY_PARTICIPANTS
     row = table.loc[table["participant_id"] == wildcards.subject].iloc[0]
-    return {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
+    return {
+        key: (value.item() if hasattr(value, "item") else value)
+        for key, value in row.items()
+    }
 
 
 def dystrophy_slices(wildcards):
@@ -98,7 +101,9 @@ def dystrophy_slices(wildcards):
     anat = Path(DYSTROPHY_ROOT, f"sub-{subject}", "anat")
     if DYSTROPHY_DEMO:
         n = DYSTROPHY["demo"]["slices_per_case"]
-        return [str(anat / f"sub-{subject}_slice-{k}_T1w.nii.gz") for k in range(1, n + 1)]
+        return [
+            str(anat / f"sub-{subject}_slice-{k}_T1w.nii.gz") for k in range(1, n + 1)
+        ]
     found = []
     if anat.is_dir():
         for path in anat.iterdir():
@@ -149,9 +154,7 @@ def dystrophy_pretrained(wildcards):
 
 def dystrophy_models(wildcards=None):
     """Checkpoints of every configured architecture."""
-    return [
-        f"{DYSTROPHY_MODELS}/{arch}/model.pt" for arch in DYSTROPHY_ARCHITECTURES
-    ]
+    return [f"{DYSTROPHY_MODELS}/{arch}/model.pt" for arch in DYSTROPHY_ARCHITECTURES]
 
 
 def dystrophy_participants_file(wildcards=None):

@@ -5,17 +5,18 @@ sub-<id>/..., ratings.tsv) under <results>/demo/<study>, so the study's rules tr
 like a user's dataset. Ground truth goes to derivatives/truth/ beside it.
 """
 
-
 if DYSTROPHY_DEMO:
 
     rule simulate_dystrophy_participants:
         output:
             dystrophy_participants_file(),
+        log:
+            f"{LOGS}/simulate_dystrophy_participants/simulate_dystrophy_participants.log",
+        conda:
+            "../envs/imaging.yaml"
         params:
             n_cases=DYSTROPHY["demo"]["n_cases"],
             seed=DYSTROPHY["demo"]["seed"],
-        log:
-            f"{LOGS}/simulate_dystrophy_participants/simulate_dystrophy_participants.log",
         script:
             "../scripts/simulate_dystrophy_participants.py"
 
@@ -27,13 +28,14 @@ if DYSTROPHY_DEMO:
                 k=range(1, DYSTROPHY["demo"]["slices_per_case"] + 1),
             ),
             truth=f"{DYSTROPHY_ROOT}/derivatives/truth/sub-{{subject}}/sub-{{subject}}_fatfraction.tsv",
-        params:
-            row=dystrophy_demo_row,
-            root=DYSTROPHY_ROOT,
-            n_slices=DYSTROPHY["demo"]["slices_per_case"],
-            shape=DYSTROPHY["demo"]["image_shape"],
         log:
             f"{LOGS}/simulate_dystrophy_subject/sub-{{subject}}.log",
+        conda:
+            "../envs/imaging.yaml"
+        params:
+            row=dystrophy_demo_row,
+            n_slices=DYSTROPHY["demo"]["slices_per_case"],
+            shape=DYSTROPHY["demo"]["image_shape"],
         script:
             "../scripts/simulate_dystrophy_subject.py"
 
@@ -42,11 +44,13 @@ if DYSTROPHY_DEMO:
             participants=dystrophy_participants_file(),
         output:
             f"{DYSTROPHY_ROOT}/ratings.tsv",
+        log:
+            f"{LOGS}/simulate_dystrophy_ratings/simulate_dystrophy_ratings.log",
+        conda:
+            "../envs/imaging.yaml"
         params:
             n_slices=DYSTROPHY["demo"]["slices_per_case"],
             n_raters=DYSTROPHY["demo"]["n_raters"],
             seed=DYSTROPHY["demo"]["seed"],
-        log:
-            f"{LOGS}/simulate_dystrophy_ratings/simulate_dystrophy_ratings.log",
         script:
             "../scripts/simulate_dystrophy_ratings.py"

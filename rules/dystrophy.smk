@@ -16,11 +16,13 @@ rule localise_dystrophy_roi:
     output:
         crops=dystrophy_subject_file("crops", "{subject}"),
         table=dystrophy_subject_file("roi", "{subject}"),
+    log:
+        f"{LOGS}/localise_dystrophy_roi/sub-{{subject}}.log",
+    conda:
+        "../envs/imaging.yaml"
     params:
         out_shape=DYSTROPHY["roi"]["out_shape"],
         margin=DYSTROPHY["roi"]["margin"],
-    log:
-        f"{LOGS}/localise_dystrophy_roi/sub-{{subject}}.log",
     script:
         "../scripts/localise_dystrophy_roi.py"
 
@@ -32,6 +34,14 @@ rule train_dystrophy_classifier:
         model=f"{DYSTROPHY_MODELS}/{{architecture}}/model.pt",
         metadata=f"{DYSTROPHY_MODELS}/{{architecture}}/model.json",
         history=f"{DYSTROPHY_MODELS}/{{architecture}}/history.tsv",
+    log:
+        f"{LOGS}/train_dystrophy_classifier/{{architecture}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train_dystrophy_classifier/{{architecture}}.tsv"
+    conda:
+        "../envs/dl.yaml"
+    resources:
+        gpu=1,
     params:
         train=dystrophy_labels("train"),
         val=dystrophy_labels("val"),
@@ -39,12 +49,6 @@ rule train_dystrophy_classifier:
         seed=DYSTROPHY["model"]["seed"] or config["seed"],
         study_config=DYSTROPHY,
         drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
-    resources:
-        gpu=1,
-    log:
-        f"{LOGS}/train_dystrophy_classifier/{{architecture}}.log",
-    benchmark:
-        f"{BENCHMARKS}/train_dystrophy_classifier/{{architecture}}.tsv"
     script:
         "../scripts/train_dystrophy_classifier.py"
 
@@ -57,17 +61,19 @@ rule classify_dystrophy_subject:
     output:
         probabilities=dystrophy_subject_file("probabilities", "{subject}"),
         cam=dystrophy_subject_file("cam", "{subject}"),
+    log:
+        f"{LOGS}/classify_dystrophy_subject/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCHMARKS}/classify_dystrophy_subject/sub-{{subject}}.tsv"
+    conda:
+        "../envs/dl.yaml"
+    resources:
+        gpu=1,
     params:
         architectures=DYSTROPHY_ARCHITECTURES,
         primary=DYSTROPHY_PRIMARY,
         aggregation=DYSTROPHY["case_aggregation"],
         drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
-    resources:
-        gpu=1,
-    log:
-        f"{LOGS}/classify_dystrophy_subject/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCHMARKS}/classify_dystrophy_subject/sub-{{subject}}.tsv"
     script:
         "../scripts/classify_dystrophy_subject.py"
 
@@ -84,17 +90,16 @@ rule evaluate_dystrophy:
             arch=DYSTROPHY_ARCHITECTURES,
         ),
     output:
-        **{
-            key: dystrophy_group_file(name)
-            for key, name in DYSTROPHY_TABLES.items()
-        },
+        **{key: dystrophy_group_file(name) for key, name in DYSTROPHY_TABLES.items()},
+    log:
+        f"{LOGS}/evaluate_dystrophy/evaluate_dystrophy.log",
+    conda:
+        "../envs/imaging.yaml"
     params:
         architectures=DYSTROPHY_ARCHITECTURES,
         primary=DYSTROPHY_PRIMARY,
         threshold=DYSTROPHY["threshold"],
         confidence=DYSTROPHY["confidence"],
-    log:
-        f"{LOGS}/evaluate_dystrophy/evaluate_dystrophy.log",
     script:
         "../scripts/evaluate_dystrophy.py"
 
@@ -110,14 +115,13 @@ rule plot_dystrophy_figures:
             arch=DYSTROPHY_ARCHITECTURES,
         ),
     output:
-        **{
-            key: dystrophy_group_file(name)
-            for key, name in DYSTROPHY_FIGURES.items()
-        },
-    params:
-        architectures=DYSTROPHY_ARCHITECTURES,
+        **{key: dystrophy_group_file(name) for key, name in DYSTROPHY_FIGURES.items()},
     log:
         f"{LOGS}/plot_dystrophy_figures/plot_dystrophy_figures.log",
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        architectures=DYSTROPHY_ARCHITECTURES,
     script:
         "../scripts/plot_dystrophy_figures.py"
 
@@ -131,10 +135,12 @@ rule describe_dystrophy_derivatives:
         ),
     output:
         f"{DYSTROPHY_OUT}/dataset_description.json",
+    log:
+        f"{LOGS}/describe_dystrophy_derivatives/describe_dystrophy_derivatives.log",
+    conda:
+        "../envs/imaging.yaml"
     params:
         config=DYSTROPHY,
         dataset=DYSTROPHY_ROOT,
-    log:
-        f"{LOGS}/describe_dystrophy_derivatives/describe_dystrophy_derivatives.log",
     script:
         "../scripts/describe_dystrophy_derivatives.py"

@@ -7,9 +7,10 @@ from qmrflow.studies.dystrophy.simulate import write_case
 from qmrflow.logs import job_logging
 
 with job_logging(snakemake.log[0]):
+    # The dataset root is three levels above sub-<id>/anat/<image>.
     write_case(
         snakemake.params.row,
-        Path(snakemake.params.root),
+        Path(snakemake.output.images[0]).parents[2],
         snakemake.params.n_slices,
         shape=tuple(snakemake.params.shape),
     )

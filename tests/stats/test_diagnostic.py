@@ -62,7 +62,7 @@ def _wilson_closed_form(k: int, n: int, z: float) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(1, 500),
     frac=st.floats(0, 1),
@@ -237,7 +237,7 @@ def test_diagnostic_metrics_rejects_bad_input(y_true, y_pred, match):
         diagnostic_metrics(y_true, y_pred)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     pairs=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1)), min_size=1, max_size=60),
     seed=st.integers(0, 2**16),

@@ -236,7 +236,7 @@ _cases = st.lists(st.tuples(st.integers(0, 1), st.integers(-5, 5)), min_size=4, 
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(cases=_cases, seed=st.integers(0, 2**16))
 def test_roc_properties(cases, seed):
     truth, scores = (np.array(v) for v in zip(*cases, strict=True))
@@ -258,7 +258,7 @@ def test_roc_properties(cases, seed):
     assert 0.0 <= base.ci_low <= base.auc <= base.ci_high <= 1.0
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(cases=_cases, shift=st.integers(-3, 3))
 def test_delong_test_is_antisymmetric(cases, shift):
     truth, scores = (np.array(v) for v in zip(*cases, strict=True))

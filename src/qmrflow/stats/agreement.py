@@ -185,7 +185,13 @@ def cohen_kappa(
     ratings_b = _as_1d(b, "b")
     _check_same_length(ratings_a, ratings_b, "a", "b")
     if categories is None:
-        levels = np.unique(np.concatenate([ratings_a, ratings_b]))
+        try:
+            levels = np.unique(np.concatenate([ratings_a, ratings_b]))
+        except TypeError:
+            raise ValueError(
+                "a and b contain labels of mixed types that cannot be ordered; "
+                "pass labels of one type"
+            ) from None
     else:
         levels = _as_1d(np.asarray(list(categories)), "categories")
         if np.unique(levels).size != levels.size:
@@ -294,7 +300,12 @@ def fleiss_kappa(ratings: ArrayLike) -> KappaResult:
         raise ValueError(f"ratings needs at least 2 raters (columns), got {n_raters}")
     _check_no_missing(array, "ratings")
 
-    counts, _categories = aggregate_raters(array)
+    try:
+        counts, _categories = aggregate_raters(array)
+    except TypeError:
+        raise ValueError(
+            "ratings contains labels of mixed types that cannot be ordered; pass labels of one type"
+        ) from None
     counts = np.asarray(counts, dtype=float)
     n_categories = counts.shape[1]
     total = n_subjects * n_raters

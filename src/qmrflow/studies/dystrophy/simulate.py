@@ -67,13 +67,16 @@ aspera and a marrow cavity (red marrow in young children, yellow later).
 
 Each muscle's fat fraction follows the subject's ``severity`` through a diagnosis-specific
 involvement profile (a muscle with involvement ``a`` starts replacing at severity
-``0.75 (1 - a)``): dystrophinopathy spares sartorius, gracilis and semitendinosus while
-adductor magnus, biceps femoris long head, the quadriceps and semimembranosus go early;
-LGMD2I and the sarcoglycanopathies mimic it; LGMD2A spares vastus lateralis and involves
-semitendinosus; GNE myopathy spares the quadriceps; Bethlem myopathy fattens the rim of each
-muscle ("outside-in"); neurogenic disease involves one or two nerve territories, one leg
-worse; FSHMD picks a few muscles asymmetrically; myositis, MADD and congenital myopathy are
-mild and diffuse or patchy. The fat inside a muscle is streaky and mottled (a logistic map of
+``0.75 (1 - a)``): dystrophinopathy spares sartorius, gracilis and semitendinosus (the
+"trefoil") and relatively the adductor longus (the "single fruit") while adductor magnus,
+biceps femoris long head, the quadriceps and semimembranosus go early, roughly symmetrically;
+spared muscles are slightly enlarged (relative hypertrophy); BMD is the same pattern at a
+lower severity for the same duration. LGMD2I and the sarcoglycanopathies mimic it; LGMD2A
+spares vastus lateralis and involves semitendinosus; GNE myopathy spares the quadriceps;
+Bethlem myopathy fattens the rim of each muscle ("outside-in"); neurogenic disease involves
+one or two nerve territories, one leg worse, with atrophy; FSHMD picks a few muscles
+asymmetrically; myositis (patchy, oedema-like low signal), MADD and congenital myopathy are
+mild and diffuse. The fat inside a muscle is streaky and mottled (a logistic map of
 smooth random fields) rather than a uniform brightening, and the ground-truth fat fraction of
 a muscle is the mean of the rendered per-pixel fat map over its voxels in all slices.
 
@@ -93,7 +96,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from qmrflow.errors import ConfigError
 
@@ -178,14 +180,14 @@ class _Disease:
     mimic: float = 0.1
 
 
-_DMD_LIKE = (0.80, 0.85, 0.75, 0.80, 0.10, 0.05, 0.65, 0.95, 0.85, 0.20, 0.70)
+_DMD_LIKE = (0.80, 0.85, 0.75, 0.80, 0.10, 0.05, 0.30, 0.95, 0.85, 0.20, 0.70)
 _SARCOGLYCAN = (0.70, 0.80, 0.75, 0.75, 0.25, 0.15, 0.70, 0.95, 0.70, 0.35, 0.65)
 
 _DISEASES: dict[str, _Disease] = {
     "DMD": _Disease(0.79, _DMD_LIKE, (4, 17, 1.6, 2.2), (2, 4.5), 0.16, male_fraction=1.0),
     "BMD": _Disease(
         0.21,
-        (0.72, 0.80, 0.72, 0.80, 0.15, 0.10, 0.60, 0.95, 0.80, 0.25, 0.72),
+        (0.72, 0.80, 0.72, 0.80, 0.15, 0.10, 0.35, 0.95, 0.80, 0.25, 0.72),
         (6, 52, 1.6, 2.4),
         (4, 30),
         0.035,
@@ -330,7 +332,7 @@ _SEED_SLOPE = np.array(
         [0.0, 0.0],
     ]
 )
-_WEIGHT_MID = np.array([0.0, 0.04, -0.01, 0.0, -0.06, -0.07, -0.05, 0.06, 0.0, -0.02, -0.03])
+_WEIGHT_MID = np.array([-0.03, 0.03, -0.01, 0.03, -0.06, -0.07, -0.05, 0.05, -0.02, 0.01, 0.03])
 _WEIGHT_SLOPE = np.array([-0.08, 0.0, 0.14, 0.0, 0.0, 0.0, -0.30, -0.20, 0.0, -0.06, 0.12])
 _FEMUR_Q = np.array([-0.17, 0.20])
 
@@ -340,14 +342,16 @@ _FEMUR_Q = np.array([-0.17, 0.20])
 # --------------------------------------------------------------------------------------------
 
 
-def _largest_remainder(total: int, weights: Sequence[float], minimum: int = 0) -> np.ndarray:
+def _largest_remainder(
+    total: int, weights: Sequence[float] | np.ndarray, minimum: int | np.ndarray = 0
+) -> np.ndarray:
     """Split ``total`` into integer parts proportional to ``weights`` (each >= ``minimum``)."""
     w = np.asarray(weights, dtype=float)
     w = w / w.sum()
-    base = np.full(len(w), minimum, dtype=int)
-    rest = total - base.sum()
+    base = np.broadcast_to(np.asarray(minimum, dtype=int), w.shape).copy()
+    rest = total - int(base.sum())
     if rest < 0:
-        raise ConfigError(f"cannot split {total} items into {len(w)} parts of at least {minimum}")
+        raise ConfigError(f"cannot split {total} items into parts of at least {minimum}")
     exact = w * rest
     counts = np.floor(exact).astype(int)
     left = rest - counts.sum()
@@ -396,7 +400,8 @@ def demo_participants(
     The class mix follows the paper (148 of 432 dystrophinopathy, of which 79 % DMD); the
     negative class mixes LGMD subtypes, Bethlem, FSHMD, congenital and GNE myopathies, MADD,
     myositis and neurogenic disease. Splits are drawn by case and stratified by class, so every
-    split holds both classes (at least 3 cases of each class are always drawn).
+    split with a positive fraction holds both classes (at least 3 cases of each class are
+    always drawn).
 
     Parameters
     ----------
@@ -445,7 +450,7 @@ def demo_participants(
     for names, counts in ((positives, pos_counts), (negatives, neg_counts)):
         labels = np.repeat(names, counts)
         n_class = len(labels)
-        per_split = _largest_remainder(n_class, fractions, minimum=1)
+        per_split = _largest_remainder(n_class, fractions, minimum=(fractions > 0).astype(int))
         class_splits = np.repeat(split_names, per_split)
         diagnoses.extend(labels[rng.permutation(n_class)].tolist())
         splits.extend(class_splits.tolist())
@@ -593,8 +598,9 @@ def _make_legs(row: Mapping[str, Any], rng: np.random.Generator) -> tuple[list[_
         logger.warning("diagnosis %r is not one of the demo's; using a generic pattern", diagnosis)
         spec = _GENERIC
     severity = float(np.clip(float(row["severity"]), 0.0, 1.0))
-    age = float(row.get("age", 30.0))
-    sex = str(row.get("sex", "M"))
+    age = row.get("age")
+    age = 30.0 if age is None or pd.isna(age) else float(age)
+    sex = "F" if row.get("sex") == "F" else "M"
     child = min(max(age, 2.0), 17.0)
 
     # Body size (mm): muscle compartment radius and subcutaneous fat.
@@ -637,10 +643,7 @@ def _make_legs(row: Mapping[str, Any], rng: np.random.Generator) -> tuple[list[_
             weights -= 0.05 * sev * (inv > 0.5)
             r_leg *= 1.0 - 0.12 * sev
         fibre = rng.uniform(0.0, np.pi, size=11)
-        warp = ndimage.gaussian_filter(
-            rng.standard_normal((2, 2, 24, 24)), sigma=(0, 0, 2.2, 2.2), mode="nearest"
-        )
-        warp *= 0.07 / max(float(warp.std()), 1e-6)
+        warp = 0.07 * _field(rng, (2, 2, 24, 24), (2.2, 2.2))
         legs.append(
             _Leg(
                 side=side,
@@ -715,11 +718,55 @@ def _outline(
     return r_skin, np.maximum(r_m, 0.3 * r_skin)
 
 
-def _field(rng: np.random.Generator, shape: tuple[int, ...], sigma: Any) -> np.ndarray:
-    """Unit-variance smooth Gaussian random field (periodic), float32."""
+def _field(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma: float | tuple[float, float]
+) -> np.ndarray:
+    """Unit-variance periodic Gaussian random field, float32.
+
+    White noise low-pass filtered in the Fourier domain over the last two axes with a Gaussian
+    of ``sigma`` pixels (one value, or one per axis); leading axes are independent fields.
+    """
+    s0, s1 = (sigma, sigma) if np.isscalar(sigma) else sigma
     noise = rng.standard_normal(shape, dtype=np.float32)
-    f = ndimage.gaussian_filter(noise, sigma=sigma, mode="wrap")
-    return f / max(float(f.std()), 1e-6)
+    k0 = np.fft.fftfreq(shape[-2])[:, None]
+    k1 = np.fft.rfftfreq(shape[-1])[None, :]
+    transfer = np.exp(-2.0 * np.pi**2 * ((s0 * k0) ** 2 + (s1 * k1) ** 2))
+    f = np.fft.irfft2(np.fft.rfft2(noise) * transfer, s=shape[-2:])
+    return (f / max(float(f.std()), 1e-6)).astype(np.float32)
+
+
+def _bilinear(grid: np.ndarray, ci: np.ndarray, cj: np.ndarray, wrap: bool) -> np.ndarray:
+    """Sample a 2D grid at fractional indices by bilinear interpolation.
+
+    ``wrap`` treats the grid as periodic; otherwise indices are clamped to the grid.
+    """
+    n0, n1 = grid.shape
+    if not wrap:
+        ci = np.clip(ci, 0, n0 - 1.001)
+        cj = np.clip(cj, 0, n1 - 1.001)
+    fi, fj = np.floor(ci), np.floor(cj)
+    wi, wj = (ci - fi).astype(np.float32), (cj - fj).astype(np.float32)
+    i0, j0 = fi.astype(np.intp) % n0, fj.astype(np.intp) % n1
+    i1, j1 = (i0 + 1) % n0, (j0 + 1) % n1
+    top = grid[i0, j0] * (1 - wj) + grid[i0, j1] * wj
+    bottom = grid[i1, j0] * (1 - wj) + grid[i1, j1] * wj
+    return top * (1 - wi) + bottom * wi
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur with zero padding (a small point-spread function)."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = (taps / taps.sum()).astype(np.float32)
+    out = image
+    for axis in (0, 1):
+        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in (0, 1)])
+        n = out.shape[axis]
+        acc = np.zeros_like(out)
+        for k, w in enumerate(taps):
+            acc += w * (padded[k : k + n] if axis == 0 else padded[:, k : k + n])
+        out = acc
+    return out
 
 
 @dataclass
@@ -814,8 +861,8 @@ def _render_leg(
     g = leg.warp.shape[-1]
     coords = np.stack([(qx + 1.25) * ((g - 1) / 2.5), (qy + 1.25) * ((g - 1) / 2.5)])
     warp = math.cos(phase) * leg.warp[0] + math.sin(phase) * leg.warp[1]
-    qwx = qx + ndimage.map_coordinates(warp[0], coords, order=1, mode="nearest")
-    qwy = qy + ndimage.map_coordinates(warp[1], coords, order=1, mode="nearest")
+    qwx = qx + _bilinear(warp[0], coords[0], coords[1], wrap=False)
+    qwy = qy + _bilinear(warp[1], coords[0], coords[1], wrap=False)
 
     # Muscles: cells of a power diagram; fascia where the two nearest cells almost tie.
     dt = t - 0.5
@@ -840,19 +887,15 @@ def _render_leg(
     pi = (idx[0] + oi) % size
     pj = (idx[1] + oj) % size
     cos_b, sin_b = leg.fibre[best, 0], leg.fibre[best, 1]
-    streaks = ndimage.map_coordinates(
-        textures.streaks,
-        np.stack([cos_b * pi + sin_b * pj, cos_b * pj - sin_b * pi]),
-        order=1,
-        mode="grid-wrap",
-    )
+    gi, gj = idx[0] + oi, idx[1] + oj  # unwrapped, so the rotated coordinates have no seam
+    streaks = _bilinear(textures.streaks, cos_b * gi + sin_b * gj, cos_b * gj - sin_b * gi, True)
     texture = 0.6 * textures.fine[pi, pj] + 0.5 * textures.blobs[pi, pj] + 0.6 * streaks
     pattern = settings["pattern"]
     extra: np.ndarray | float = 0.0
     if pattern == "rim":
         extra = 2.8 * (np.exp(-np.minimum(d_bis_px, d_edge_px) / 2.0) - 0.3)
     elif pattern in ("patchy", "lumpy"):
-        extra = (1.8 if pattern == "patchy" else 1.4) * textures.patches[pj, pi]
+        extra = (1.8 if pattern == "patchy" else 1.4) * textures.patches[pi, pj]
     gain = leg.gain[best]
     logit = leg.logit_ff[best] + gain * texture + (gain > 0.3) * extra
     f = (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
@@ -1079,7 +1122,7 @@ def simulate_case(
         ff_count += np.bincount(labels[valid], minlength=2 * LEFT_OFFSET)
 
         # Scanner: partial volume, bias field, gain and Rician noise.
-        img = ndimage.gaussian_filter(signal, psf, mode="constant")
+        img = _blur(signal, psf)
         cb = (bias_coef + rng.normal(0.0, 0.02, size=5)).astype(np.float32)
         log_bias = (cb[0] * xn + cb[2] * xn**2)[:, None] + (cb[1] * yn + cb[3] * yn**2)[None, :]
         log_bias += cb[4] * np.outer(xn, yn)
@@ -1096,9 +1139,9 @@ def simulate_case(
             lab_id = m + 1 + side * LEFT_OFFSET
             if ff_count[lab_id] > 0:
                 value = ff_sum[lab_id] / ff_count[lab_id]
-            else:  # muscle absent from every slice: report its nominal level
+            else:  # muscle absent from every slice (adductor longus distally): nominal level
                 value = float(1.0 / (1.0 + np.exp(-legs[side].logit_ff[m])))
-                logger.warning(
+                logger.debug(
                     "sub-%s: %s %s absent from all slices", row["participant_id"], name, muscle
                 )
             records.append({"muscle": muscle, "side": name, "fat_fraction": float(value)})
@@ -1132,7 +1175,6 @@ def simulate_case(
         field_strength_t=field_strength,
         snr=snr,
     )
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -1191,8 +1233,8 @@ def simulate_ratings(
     positive = test["diagnosis"].isin(POSITIVE_DIAGNOSES).to_numpy()
     mimic = np.array([_DISEASES.get(d, _GENERIC).mimic for d in test["diagnosis"]])
     advanced = _smoothstep((severity - 0.8) / 0.18)
-    evidence_pos = -1.2 + 4.2 * clarity + 0.4 * advanced
-    evidence_neg = -2.6 + 3.2 * mimic * _smoothstep((severity - 0.04) / 0.3)
+    evidence_pos = -1.0 + 2.6 * clarity + 0.3 * advanced
+    evidence_neg = -2.0 + 2.4 * mimic * _smoothstep((severity - 0.04) / 0.3)
     evidence_neg = evidence_neg * (1.0 - advanced) - 0.4 * advanced
     evidence = np.where(positive, evidence_pos, evidence_neg)
 
@@ -1203,7 +1245,7 @@ def simulate_ratings(
     for i, case_seed in enumerate(test["seed"].to_numpy()):
         case_rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(case_seed), 3]))
         shared[i] = case_rng.normal(0.0, 0.9)
-        reader_case[i] = case_rng.normal(0.0, 0.75, size=n_raters)
+        reader_case[i] = case_rng.normal(0.0, 0.9, size=n_raters)
         per_slice[i] = case_rng.normal(0.0, 0.4, size=(n_slices, n_raters))
     latent = (
         evidence[:, None, None]

@@ -1,0 +1,79 @@
+"""Group evaluation (qmrflow.studies.dystrophy.evaluate) on a hand-made test split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qmrflow.stats import diagnostic_metrics, fleiss_kappa, roc_curve_auc
+from qmrflow.studies.dystrophy.evaluate import evaluate_study, label_predictions
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    diagnoses = ["DMD"] * 8 + ["BMD"] * 4 + ["LGMD2A"] * 6 + ["myositis"] * 6
+    ids = [f"s{i:02d}" for i in range(len(diagnoses))]
+    participants = pd.DataFrame({"participant_id": ids, "diagnosis": diagnoses, "split": "test"})
+    rows = []
+    for pid, diagnosis in zip(ids, diagnoses, strict=True):
+        base = 0.75 if diagnosis in ("DMD", "BMD") else 0.3
+        probs = np.clip(base + rng.normal(0, 0.2, 2), 0, 1)
+        for architecture in ("a", "b"):
+            rows += [{"participant_id": pid, "architecture": architecture, "level": "image",
+                      "slice": k + 1, "probability": p} for k, p in enumerate(probs)]
+            rows.append({"participant_id": pid, "architecture": architecture, "level": "case",
+                         "slice": None, "probability": probs.mean()})
+    truth = np.repeat([int(d in ("DMD", "BMD")) for d in diagnoses], 2)
+    ratings = pd.DataFrame({
+        "participant_id": np.repeat(ids, 2), "slice": np.tile([1, 2], len(ids)),
+        **{f"rater{k}": np.where(rng.random(truth.size) < 0.85, truth, 1 - truth) for k in (1, 2, 3)},
+    })
+    return pd.DataFrame(rows), participants, ratings
+
+
+def test_metrics_match_the_statistics_engine(data):
+    probabilities, participants, ratings = data
+    result = evaluate_study(probabilities, participants, architectures=["a", "b"], primary="a",
+                            threshold=0.5, confidence=0.95, ratings=ratings)
+    images = result.predictions.query("architecture == 'a' and level == 'image'")
+    expected = diagnostic_metrics(images["truth"], images["call"])
+    got = result.metrics.query("level == 'image'").set_index("measure")["value"]
+    assert got["accuracy"] == pytest.approx(expected.accuracy.estimate)
+    assert got["sensitivity"] == pytest.approx(expected.sensitivity.estimate)
+    assert got["auc"] == pytest.approx(roc_curve_auc(images["truth"], images["probability"]).auc)
+    stats = result.statistics
+    fleiss = stats.query("measure == 'fleiss_kappa' and statistic == 'estimate'")["value"].iloc[0]
+    assert fleiss == pytest.approx(fleiss_kappa(ratings[["rater1", "rater2", "rater3"]]).kappa)
+    assert {"a vs rater1 (image)", "a vs rater3 (image)"} <= set(stats["comparison"])
+    dmd = stats.query("comparison == 'a DMD (image)' and measure == 'sensitivity'")
+    dmd_calls = images.loc[images["diagnosis"] == "DMD", "call"]
+    assert dmd["value"].iloc[0] == pytest.approx(dmd_calls.mean())
+
+
+def test_tables_hold_the_paper_beside_ours(data):
+    probabilities, participants, ratings = data
+    result = evaluate_study(probabilities, participants, architectures=["a", "b"], primary="a",
+                            threshold=0.5, confidence=0.95, ratings=ratings)
+    comparison = result.model_comparison
+    assert list(comparison["architecture"][:2]) == ["a", "b"]
+    assert {"ResNet50", "VGG-19", "DenseNet201"} <= set(comparison["architecture"])
+    paper = result.paper_comparison.set_index("measure")
+    assert paper.loc["image AUC", "paper"] == 0.98
+    assert np.isfinite(paper.loc["image AUC", "qmrflow"])
+    assert np.isfinite(paper.loc["rater 2 accuracy", "qmrflow"])
+    assert set(result.roc["architecture"]) == {"a", "b"}
+
+
+def test_works_without_ratings(data):
+    probabilities, participants, _ = data
+    result = evaluate_study(probabilities, participants, architectures=["a"], primary="a",
+                            threshold=0.5, confidence=0.95, ratings=None)
+    assert "fleiss_kappa" not in set(result.statistics["measure"])
+
+
+def test_unknown_subject_is_an_error(data):
+    probabilities, participants, _ = data
+    with pytest.raises(ValueError, match="not in the participants table"):
+        label_predictions(probabilities, participants.iloc[1:], 0.5)

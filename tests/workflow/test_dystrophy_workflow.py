@@ -1,0 +1,220 @@
+"""The real Snakemake on tiny dystrophy configurations: demo end to end, reruns, bad input."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from qmrflow.studies.dystrophy.simulate import demo_participants, write_case
+
+from .conftest import TINY, planned_jobs, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One complete run of the tiny demo configuration."""
+    workdir = tmp_path_factory.mktemp("demo")
+    run_snakemake(workdir, TINY)
+    return workdir
+
+
+def test_demo_runs_end_to_end(demo_run):
+    results = demo_run / "results"
+    group = results / "dystrophy" / "group"
+    for name in ("statistics.tsv", "metrics.tsv", "model_comparison.tsv", "paper_comparison.tsv",
+                 "roc.tsv", "predictions.tsv", "figures/roc.png", "figures/cam_panel.png",
+                 "figures/training_curves.png"):
+        assert (group / name).stat().st_size > 0, name
+    participants = pd.read_csv(results / "demo/dystrophy/participants.tsv", sep="\t", dtype=str)
+    test_ids = set(participants.loc[participants["split"] == "test", "participant_id"])
+    predictions = pd.read_csv(group / "predictions.tsv", sep="\t", dtype={"participant_id": str})
+    assert set(predictions["participant_id"]) == test_ids  # only the test split is evaluated
+    assert predictions["probability"].between(0, 1).all()
+    statistics = pd.read_csv(group / "statistics.tsv", sep="\t")
+    assert {"study", "comparison", "measure", "statistic", "value", "ci_low", "ci_high", "p", "n",
+            "method"} == set(statistics.columns)
+    assert {"accuracy", "auc", "fleiss_kappa", "cohen_kappa", "lr_positive"} <= set(
+        statistics["measure"])
+    comparison = pd.read_csv(group / "model_comparison.tsv", sep="\t")
+    assert "resnet10-lite" in set(comparison["architecture"])
+    assert "ResNet50" in set(comparison["architecture"])  # the paper's Table 1 beside ours
+    meta = json.loads((results / "models/dystrophy/resnet10-lite/model.json").read_text())
+    assert set(meta["training_subjects"]).isdisjoint(test_ids)
+    assert len(meta["sha256"]) == 64 and meta["seed"] == 20261122
+    assert {"torch", "monai", "qmrflow"} <= set(meta["versions"])
+    description = json.loads((results / "dystrophy/dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert (results / "logs/localise_dystrophy_roi").is_dir()
+
+
+def test_demo_is_deterministic(demo_run):
+    """The simulated inputs depend on the seed only."""
+    from qmrflow.studies.dystrophy.simulate import simulate_case
+
+    table = pd.read_csv(demo_run / "results/demo/dystrophy/participants.tsv", sep="\t",
+                        dtype={"participant_id": str})
+    row = table.iloc[0].to_dict()
+    case = simulate_case(row, 2, shape=(128, 96))
+    stored = nib.load(demo_run / f"results/demo/dystrophy/sub-{row['participant_id']}/anat/"
+                      f"sub-{row['participant_id']}_slice-1_T1w.nii.gz").get_fdata()
+    np.testing.assert_allclose(stored, case.images[0], rtol=1e-6)
+
+
+def test_nothing_to_do_after_a_complete_run(demo_run):
+    assert planned_jobs(demo_run, TINY) == set()
+
+
+# ------------------------------------------------------------------ user data: reruns
+def make_dataset(root: Path, n_cases: int = 14, n_slices: int = 2) -> pd.DataFrame:
+    """A user-style dataset (participants.tsv + NIfTI slices) written by the simulator."""
+    table = demo_participants(n_cases, seed=7)
+    for row in table.to_dict(orient="records"):
+        write_case(row, root, n_slices, shape=(128, 96))
+    shutil.rmtree(root / "derivatives")
+    table[["participant_id", "diagnosis", "split", "age", "sex"]].to_csv(
+        root / "participants.tsv", sep="\t", index=False
+    )
+    return table
+
+
+@pytest.fixture(scope="module")
+def user_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("user")
+    table = make_dataset(workdir / "dataset")
+    config = copy.deepcopy(TINY)
+    config["dystrophy"]["dataset"] = str(workdir / "dataset")
+    run_snakemake(workdir, config)
+    return workdir, config, table
+
+
+GROUP_JOBS = {("evaluate_dystrophy", ""), ("plot_dystrophy_figures", "")}
+
+
+def test_changing_one_test_subject_reruns_only_that_subject(user_run):
+    workdir, config, table = user_run
+    subject = table.loc[table["split"] == "test", "participant_id"].iloc[0]
+    path = workdir / f"dataset/sub-{subject}/anat/sub-{subject}_slice-1_T1w.nii.gz"
+    image = nib.load(path)
+    nib.save(nib.Nifti1Image(image.get_fdata().astype(np.float32) * 1.01, image.affine), path)
+    jobs = planned_jobs(workdir, config)
+    assert jobs == {
+        ("localise_dystrophy_roi", f"subject={subject}"),
+        ("classify_dystrophy_subject", f"subject={subject}"),
+    } | GROUP_JOBS
+    assert not any(rule == "train_dystrophy_classifier" for rule, _ in jobs)
+    run_snakemake(workdir, config)  # bring it up to date for the next test
+
+
+def test_adding_a_test_subject_reruns_only_that_subject(user_run):
+    workdir, config, table = user_run
+    new = table.iloc[[0]].copy()
+    new["participant_id"] = "new01"
+    new["split"] = "test"
+    write_case(new.iloc[0].to_dict(), workdir / "dataset", 2, shape=(128, 96))
+    with (workdir / "dataset/participants.tsv").open("a") as handle:
+        new[["participant_id", "diagnosis", "split", "age", "sex"]].to_csv(
+            handle, sep="\t", index=False, header=False
+        )
+    jobs = planned_jobs(workdir, config)
+    assert jobs == {
+        ("localise_dystrophy_roi", "subject=new01"),
+        ("classify_dystrophy_subject", "subject=new01"),
+    } | GROUP_JOBS
+
+
+# ------------------------------------------------------------------ bad input
+def _corrupt(path: Path, kind: str) -> None:
+    if kind == "corrupt":
+        path.write_bytes(b"\x00garbage" * 50)
+    elif kind == "truncated":
+        raw = gzip.decompress(path.read_bytes())
+        path.write_bytes(gzip.compress(raw[: len(raw) // 2]))
+    elif kind == "wrong_dimensions":
+        image = nib.load(path)
+        nib.save(nib.Nifti1Image(np.stack([image.get_fdata()] * 3, axis=2), image.affine), path)
+    elif kind == "nan":
+        image = nib.load(path)
+        data = image.get_fdata()
+        data[10, 10] = np.nan
+        nib.save(nib.Nifti1Image(data, image.affine), path)
+
+
+BAD_KINDS = ["corrupt", "truncated", "wrong_dimensions", "nan", "missing_slice", "dicom"]
+
+
+def test_bad_subjects_fail_alone_with_clear_errors(tmp_path):
+    table = make_dataset(tmp_path / "dataset", n_cases=10, n_slices=3)
+    subjects = list(table["participant_id"])
+    bad = dict(zip(BAD_KINDS, subjects, strict=False))
+    for kind, subject in bad.items():
+        anat = tmp_path / f"dataset/sub-{subject}/anat"
+        target = anat / f"sub-{subject}_slice-2_T1w.nii.gz"
+        if kind == "missing_slice":
+            target.unlink()
+        elif kind == "dicom":
+            shutil.rmtree(anat)
+            dicom = tmp_path / f"dataset/sub-{subject}/dicom"
+            dicom.mkdir()
+            (dicom / "IM0001.dcm").write_bytes(b"not a dicom file" * 20)
+        else:
+            _corrupt(target, kind)
+    config = copy.deepcopy(TINY)
+    config["dystrophy"]["dataset"] = str(tmp_path / "dataset")
+    targets = [f"results/dystrophy/sub-{s}/anat/sub-{s}_roi.tsv" for s in subjects]
+    result = run_snakemake(tmp_path, config, "--keep-going", *targets, check=False)
+    assert result.returncode != 0
+    for subject in subjects:
+        out = tmp_path / f"results/dystrophy/sub-{subject}/anat"
+        if subject in bad.values():
+            assert not out.exists() or not any(out.iterdir()), f"partial output for {subject}"
+            log = (tmp_path / f"results/logs/localise_dystrophy_roi/sub-{subject}.log").read_text()
+            assert f"sub-{subject}" in log
+        else:
+            assert (out / f"sub-{subject}_roi.tsv").is_file()
+    logs = tmp_path / "results/logs/localise_dystrophy_roi"
+    assert "slice-2" in (logs / f"sub-{bad['corrupt']}.log").read_text()
+    assert "corrupt or truncated" in (logs / f"sub-{bad['truncated']}.log").read_text()
+    assert "expected a 2D image" in (logs / f"sub-{bad['wrong_dimensions']}.log").read_text()
+    assert "NaN" in (logs / f"sub-{bad['nan']}.log").read_text()
+    assert "missing slice(s) [2]" in (logs / f"sub-{bad['missing_slice']}.log").read_text()
+    assert "IM0001.dcm" in (logs / f"sub-{bad['dicom']}.log").read_text()
+
+
+# ------------------------------------------------------------------ config errors
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"dystrophy": {"model": {"epochs": -3}}}, "dystrophy.model.epochs: -3 is less than"),
+        ({"dystrophy": {"modell": {}}}, "'modell' was unexpected"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, change, expected):
+    result = run_snakemake(tmp_path, change, check=False)
+    assert result.returncode != 0
+    assert expected in result.stdout + result.stderr
+    assert "config.yaml" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_participants_table_stops_before_any_job(tmp_path):
+    root = tmp_path / "dataset"
+    root.mkdir()
+    (root / "participants.tsv").write_text(
+        "participant_id\tdiagnosis\tsplit\nsub-01\tDMD\ttrain\nsub-02\tDMD\tholdout\n"
+    )
+    result = run_snakemake(tmp_path, {"dystrophy": {"dataset": str(root)}}, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert str(root / "participants.tsv") in output
+    assert "row 2 (line 3), column split: 'holdout'" in output
+    assert not (tmp_path / "results").exists()
