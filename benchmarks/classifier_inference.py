@@ -28,14 +28,23 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--architectures", nargs="+",
-                        default=["resnet10-lite", "densenet-lite", "resnet18", "resnet50"])
+    parser.add_argument(
+        "--architectures",
+        nargs="+",
+        default=["resnet10-lite", "densenet-lite", "resnet18", "resnet50"],
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     device = select_device(args.threads)
     x = np.random.default_rng(0).random((args.images, 1, *args.shape)).astype(np.float32)
-    logger.info("device %s, %d threads, %d images of %s, batch %d", device,
-                torch.get_num_threads(), args.images, tuple(args.shape), args.batch)
+    logger.info(
+        "device %s, %d threads, %d images of %s, batch %d",
+        device,
+        torch.get_num_threads(),
+        args.images,
+        tuple(args.shape),
+        args.batch,
+    )
     from qmrflow.dl.checkpoint import save_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,7 +60,9 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             rate = args.images / (time.perf_counter() - start)
-            logger.info("  %-16s %8.1f images/s   (checkpoint verify+load %.2f s)", name, rate, load)
+            logger.info(
+                "  %-16s %8.1f images/s   (checkpoint verify+load %.2f s)", name, rate, load
+            )
 
 
 if __name__ == "__main__":

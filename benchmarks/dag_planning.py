@@ -26,7 +26,7 @@ from qmrflow.studies.dystrophy.simulate import demo_participants
 REPO = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("benchmarks.dag_planning")
 
-BARE = '''
+BARE = """
 import pandas as pd
 T = pd.read_csv("{table}", sep="\\t", dtype=str)
 ALL = list(T.participant_id)
@@ -82,18 +82,28 @@ rule describe:
     input: expand("m/{{a}}/model.json", a=ARCH)
     output: "r/description.json"
     shell: "touch {{output}}"
-'''
+"""
 
 
 def dry_run(args: list[str], cwd: Path) -> tuple[float, int]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1",
-                             "--quiet", "rules", *args], cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1", "--quiet", "rules", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if result.returncode:
         sys.exit(f"dry run failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    total = next((int(line.split()[-1]) for line in result.stdout.splitlines()
-                  if line.strip().startswith("total")), -1)
+    total = next(
+        (
+            int(line.split()[-1])
+            for line in result.stdout.splitlines()
+            if line.strip().startswith("total")
+        ),
+        -1,
+    )
     return elapsed, total
 
 
@@ -114,8 +124,12 @@ def main() -> None:
         (tmp / "bare/Snakefile").write_text(
             BARE.format(table=tmp / "table.tsv", archs=archs, slices=6)
         )
-        qmrflow_args = ["--snakefile", str(REPO / "Snakefile"), "--configfile",
-                        str(tmp / "q/config.yaml")]
+        qmrflow_args = [
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(tmp / "q/config.yaml"),
+        ]
         times: dict[str, list[float]] = {"qmrflow": [], "bare": []}
         jobs = {}
         for _ in range(args.repeats):
@@ -124,10 +138,17 @@ def main() -> None:
             elapsed, jobs["bare"] = dry_run([], tmp / "bare")
             times["bare"].append(elapsed)
     q, b = statistics.median(times["qmrflow"]), statistics.median(times["bare"])
-    logger.info("%d subjects: qmrflow %d jobs, bare %d jobs", args.subjects, jobs["qmrflow"],
-                jobs["bare"])
-    logger.info("snakemake --dry-run median of %d: qmrflow %.2f s, bare %.2f s, ratio %.2fx "
-                "(target <= 1.5x)", args.repeats, q, b, q / b)
+    logger.info(
+        "%d subjects: qmrflow %d jobs, bare %d jobs", args.subjects, jobs["qmrflow"], jobs["bare"]
+    )
+    logger.info(
+        "snakemake --dry-run median of %d: qmrflow %.2f s, bare %.2f s, ratio %.2fx "
+        "(target <= 1.5x)",
+        args.repeats,
+        q,
+        b,
+        q / b,
+    )
 
 
 if __name__ == "__main__":

@@ -27,22 +27,41 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="qmrflow-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--profile", str(REPO / "profiles/local"),
-               "--cores", args.cores]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(REPO / "profiles/local"),
+        "--cores",
+        args.cores,
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if result.returncode:
         sys.exit(f"demo failed:\n{result.stderr[-4000:]}")
     counts = collections.Counter(re.findall(r"^(?:local)?rule (\w+):", result.stderr, re.M))
-    logger.info("default demo: %.1f s wall time (%.1f min), %d jobs, cores=%s, folder %s",
-                elapsed, elapsed / 60, sum(counts.values()), args.cores, workdir)
+    logger.info(
+        "default demo: %.1f s wall time (%.1f min), %d jobs, cores=%s, folder %s",
+        elapsed,
+        elapsed / 60,
+        sum(counts.values()),
+        args.cores,
+        workdir,
+    )
     for rule, count in sorted(counts.items()):
         logger.info("  %-36s %5d jobs", rule, count)
-    for history in sorted((workdir / "results/benchmarks/train_dystrophy_classifier").glob("*.tsv")):
-        logger.info("  training %s: %s s", history.stem,
-                    history.read_text().splitlines()[1].split("\t")[0])
+    for history in sorted(
+        (workdir / "results/benchmarks/train_dystrophy_classifier").glob("*.tsv")
+    ):
+        logger.info(
+            "  training %s: %s s", history.stem, history.read_text().splitlines()[1].split("\t")[0]
+        )
 
 
 if __name__ == "__main__":

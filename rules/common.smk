@@ -81,14 +81,21 @@ def dystrophy_labels(split):
     }
 
 
+# Rows as plain dicts, looked up per job in O(1): a table scan per job is quadratic in the
+# cohort size and dominated planning time for large cohorts.
+DYSTROPHY_ROWS = (
+    {
+        row["participant_id"]: row
+        for row in DYSTROPHY_PARTICIPANTS.to_dict(orient="records")
+    }
+    if DYSTROPHY_PARTICIPANTS is not None
+    else {}
+)
+
+
 def dystrophy_demo_row(wildcards):
     """The simulation parameters of one demo subject (its row of the demo table)."""
-    table = DYSTROPHY_PARTICIPANTS
-    row = table.loc[table["participant_id"] == wildcards.subject].iloc[0]
-    return {
-        key: (value.item() if hasattr(value, "item") else value)
-        for key, value in row.items()
-    }
+    return DYSTROPHY_ROWS[wildcards.subject]
 
 
 def dystrophy_slices(wildcards):

@@ -1,9 +1,8 @@
 """Rule simulate_dystrophy_ratings: simulated radiologists' calls on the test images."""
 
-from qmrflow.studies.dystrophy.simulate import simulate_ratings
-
 from qmrflow.io import read_tsv, write_tsv
 from qmrflow.logs import job_logging
+from qmrflow.studies.dystrophy.simulate import simulate_ratings
 
 with job_logging(snakemake.log[0]):
     ratings = simulate_ratings(

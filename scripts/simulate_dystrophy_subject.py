@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from qmrflow.studies.dystrophy.simulate import write_case
-
 from qmrflow.logs import job_logging
+from qmrflow.studies.dystrophy.simulate import write_case
 
 with job_logging(snakemake.log[0]):
     # The dataset root is three levels above sub-<id>/anat/<image>.

@@ -14,16 +14,17 @@ _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 @contextlib.contextmanager
 def job_logging(log_file: str | os.PathLike[str], level: int = logging.INFO) -> Iterator[None]:
-    """Send log records to ``log_file`` (and stderr) for the duration of a job.
+    """Send log records to ``log_file`` for the duration of a job; warnings also to stderr.
 
     An exception escaping the block is logged with its traceback (so the per-rule, per-subject
-    log says why the job failed) and re-raised, so Snakemake still sees the failure.
+    log says why the job failed) and re-raised, so Snakemake still sees the failure and shows
+    the error on its console (or the cluster job's stderr).
     """
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [
-        logging.FileHandler(log_file, mode="w"),
-        logging.StreamHandler(sys.stderr),
-    ]
+    to_file = logging.FileHandler(log_file, mode="w")
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [to_file, to_stderr]
     root = logging.getLogger()
     previous = root.level
     for handler in handlers:

@@ -29,8 +29,18 @@ def run_snakemake(
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(config_path), "--cores", "2", *args,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_path),
+        "--cores",
+        "2",
+        *args,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     if check and result.returncode != 0:

@@ -31,9 +31,17 @@ def demo_run(tmp_path_factory):
 def test_demo_runs_end_to_end(demo_run):
     results = demo_run / "results"
     group = results / "dystrophy" / "group"
-    for name in ("statistics.tsv", "metrics.tsv", "model_comparison.tsv", "paper_comparison.tsv",
-                 "roc.tsv", "predictions.tsv", "figures/roc.png", "figures/cam_panel.png",
-                 "figures/training_curves.png"):
+    for name in (
+        "statistics.tsv",
+        "metrics.tsv",
+        "model_comparison.tsv",
+        "paper_comparison.tsv",
+        "roc.tsv",
+        "predictions.tsv",
+        "figures/roc.png",
+        "figures/cam_panel.png",
+        "figures/training_curves.png",
+    ):
         assert (group / name).stat().st_size > 0, name
     participants = pd.read_csv(results / "demo/dystrophy/participants.tsv", sep="\t", dtype=str)
     test_ids = set(participants.loc[participants["split"] == "test", "participant_id"])
@@ -41,10 +49,21 @@ def test_demo_runs_end_to_end(demo_run):
     assert set(predictions["participant_id"]) == test_ids  # only the test split is evaluated
     assert predictions["probability"].between(0, 1).all()
     statistics = pd.read_csv(group / "statistics.tsv", sep="\t")
-    assert {"study", "comparison", "measure", "statistic", "value", "ci_low", "ci_high", "p", "n",
-            "method"} == set(statistics.columns)
+    assert {
+        "study",
+        "comparison",
+        "measure",
+        "statistic",
+        "value",
+        "ci_low",
+        "ci_high",
+        "p",
+        "n",
+        "method",
+    } == set(statistics.columns)
     assert {"accuracy", "auc", "fleiss_kappa", "cohen_kappa", "lr_positive"} <= set(
-        statistics["measure"])
+        statistics["measure"]
+    )
     comparison = pd.read_csv(group / "model_comparison.tsv", sep="\t")
     assert "resnet10-lite" in set(comparison["architecture"])
     assert "ResNet50" in set(comparison["architecture"])  # the paper's Table 1 beside ours
@@ -61,12 +80,17 @@ def test_demo_is_deterministic(demo_run):
     """The simulated inputs depend on the seed only."""
     from qmrflow.studies.dystrophy.simulate import simulate_case
 
-    table = pd.read_csv(demo_run / "results/demo/dystrophy/participants.tsv", sep="\t",
-                        dtype={"participant_id": str})
+    table = pd.read_csv(
+        demo_run / "results/demo/dystrophy/participants.tsv",
+        sep="\t",
+        dtype={"participant_id": str},
+    )
     row = table.iloc[0].to_dict()
     case = simulate_case(row, 2, shape=(128, 96))
-    stored = nib.load(demo_run / f"results/demo/dystrophy/sub-{row['participant_id']}/anat/"
-                      f"sub-{row['participant_id']}_slice-1_T1w.nii.gz").get_fdata()
+    stored = nib.load(
+        demo_run / f"results/demo/dystrophy/sub-{row['participant_id']}/anat/"
+        f"sub-{row['participant_id']}_slice-1_T1w.nii.gz"
+    ).get_fdata()
     np.testing.assert_allclose(stored, case.images[0], rtol=1e-6)
 
 
@@ -107,10 +131,14 @@ def test_changing_one_test_subject_reruns_only_that_subject(user_run):
     image = nib.load(path)
     nib.save(nib.Nifti1Image(image.get_fdata().astype(np.float32) * 1.01, image.affine), path)
     jobs = planned_jobs(workdir, config)
-    assert jobs == {
-        ("localise_dystrophy_roi", f"subject={subject}"),
-        ("classify_dystrophy_subject", f"subject={subject}"),
-    } | GROUP_JOBS
+    assert (
+        jobs
+        == {
+            ("localise_dystrophy_roi", f"subject={subject}"),
+            ("classify_dystrophy_subject", f"subject={subject}"),
+        }
+        | GROUP_JOBS
+    )
     assert not any(rule == "train_dystrophy_classifier" for rule, _ in jobs)
     run_snakemake(workdir, config)  # bring it up to date for the next test
 
@@ -126,10 +154,14 @@ def test_adding_a_test_subject_reruns_only_that_subject(user_run):
             handle, sep="\t", index=False, header=False
         )
     jobs = planned_jobs(workdir, config)
-    assert jobs == {
-        ("localise_dystrophy_roi", "subject=new01"),
-        ("classify_dystrophy_subject", "subject=new01"),
-    } | GROUP_JOBS
+    assert (
+        jobs
+        == {
+            ("localise_dystrophy_roi", "subject=new01"),
+            ("classify_dystrophy_subject", "subject=new01"),
+        }
+        | GROUP_JOBS
+    )
 
 
 # ------------------------------------------------------------------ bad input

@@ -31,8 +31,9 @@ def make_subject(root, subject, label, n=3, separable=(True, True, False), seed=
     crops_path = root / f"sub-{subject}_desc-roi_T1w.nii.gz"
     table_path = root / f"sub-{subject}_roi.tsv"
     save_nifti(crops, crops_path)
-    write_tsv(pd.DataFrame({"slice": range(1, n + 1), "separable": list(separable)[:n]}),
-              table_path)
+    write_tsv(
+        pd.DataFrame({"slice": range(1, n + 1), "separable": list(separable)[:n]}), table_path
+    )
     return crops_path, table_path
 
 
@@ -49,10 +50,17 @@ def train(cohort, architecture="resnet10-lite", **model):
     val_set = {s: y for s, y in labels.items() if s.startswith("v")}
     out = root / architecture / "model.pt"
     train_architecture(
-        architecture, train=train_set, val=val_set,
-        crops={s: p[0] for s, p in paths.items()}, tables={s: p[1] for s, p in paths.items()},
-        model_config=MODEL | model, seed=3, study_config={"x": 1}, drop_inseparable=True,
-        out_model=out, out_history=root / architecture / "history.tsv",
+        architecture,
+        train=train_set,
+        val=val_set,
+        crops={s: p[0] for s, p in paths.items()},
+        tables={s: p[1] for s, p in paths.items()},
+        model_config=MODEL | model,
+        seed=3,
+        study_config={"x": 1},
+        drop_inseparable=True,
+        out_model=out,
+        out_history=root / architecture / "history.tsv",
     )
     return out
 
@@ -82,9 +90,15 @@ def test_classify_writes_image_and_case_probabilities_and_cams(cohort):
     root, _, paths = cohort
     model = train(cohort)
     table = classify_subject(
-        "x0", crops_path=paths["x0"][0], table_path=paths["x0"][1],
-        models={"resnet10-lite": model}, primary="resnet10-lite", aggregation="mean",
-        drop_inseparable=True, out_probabilities=root / "p.tsv", out_cam=root / "cam.nii.gz",
+        "x0",
+        crops_path=paths["x0"][0],
+        table_path=paths["x0"][1],
+        models={"resnet10-lite": model},
+        primary="resnet10-lite",
+        aggregation="mean",
+        drop_inseparable=True,
+        out_probabilities=root / "p.tsv",
+        out_cam=root / "cam.nii.gz",
     )
     images = table[table["level"] == "image"]
     case = table[table["level"] == "case"]
@@ -98,11 +112,17 @@ def test_classify_writes_image_and_case_probabilities_and_cams(cohort):
 def test_evaluating_a_training_subject_is_refused(cohort):
     root, _, paths = cohort
     model = train(cohort)
-    with pytest.raises(ModelError, match="sub-t1: model .* trained/selected on this subject"):
+    with pytest.raises(ModelError, match=r"sub-t1: model .* trained/selected on this subject"):
         classify_subject(
-            "t1", crops_path=paths["t1"][0], table_path=paths["t1"][1],
-            models={"resnet10-lite": model}, primary="resnet10-lite", aggregation="mean",
-            drop_inseparable=True, out_probabilities=root / "p.tsv", out_cam=root / "c.nii.gz",
+            "t1",
+            crops_path=paths["t1"][0],
+            table_path=paths["t1"][1],
+            models={"resnet10-lite": model},
+            primary="resnet10-lite",
+            aggregation="mean",
+            drop_inseparable=True,
+            out_probabilities=root / "p.tsv",
+            out_cam=root / "c.nii.gz",
         )
     assert not (root / "p.tsv").exists()
     with pytest.raises(ModelError):
@@ -135,6 +155,11 @@ def test_wrong_backbone_checksum_is_refused(cohort):
 
 
 def test_select_subjects():
-    table = pd.DataFrame({"participant_id": ["a", "b", "c"], "diagnosis": ["DMD", "LGMD2A", "BMD"],
-                          "split": ["train", "train", "test"]})
+    table = pd.DataFrame(
+        {
+            "participant_id": ["a", "b", "c"],
+            "diagnosis": ["DMD", "LGMD2A", "BMD"],
+            "split": ["train", "train", "test"],
+        }
+    )
     assert select_subjects(table, "train", {"DMD", "BMD"}) == {"a": 1, "b": 0}

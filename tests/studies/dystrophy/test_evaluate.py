@@ -21,22 +21,50 @@ def data():
         base = 0.75 if diagnosis in ("DMD", "BMD") else 0.3
         probs = np.clip(base + rng.normal(0, 0.2, 2), 0, 1)
         for architecture in ("a", "b"):
-            rows += [{"participant_id": pid, "architecture": architecture, "level": "image",
-                      "slice": k + 1, "probability": p} for k, p in enumerate(probs)]
-            rows.append({"participant_id": pid, "architecture": architecture, "level": "case",
-                         "slice": None, "probability": probs.mean()})
+            rows += [
+                {
+                    "participant_id": pid,
+                    "architecture": architecture,
+                    "level": "image",
+                    "slice": k + 1,
+                    "probability": p,
+                }
+                for k, p in enumerate(probs)
+            ]
+            rows.append(
+                {
+                    "participant_id": pid,
+                    "architecture": architecture,
+                    "level": "case",
+                    "slice": None,
+                    "probability": probs.mean(),
+                }
+            )
     truth = np.repeat([int(d in ("DMD", "BMD")) for d in diagnoses], 2)
-    ratings = pd.DataFrame({
-        "participant_id": np.repeat(ids, 2), "slice": np.tile([1, 2], len(ids)),
-        **{f"rater{k}": np.where(rng.random(truth.size) < 0.85, truth, 1 - truth) for k in (1, 2, 3)},
-    })
+    ratings = pd.DataFrame(
+        {
+            "participant_id": np.repeat(ids, 2),
+            "slice": np.tile([1, 2], len(ids)),
+            **{
+                f"rater{k}": np.where(rng.random(truth.size) < 0.85, truth, 1 - truth)
+                for k in (1, 2, 3)
+            },
+        }
+    )
     return pd.DataFrame(rows), participants, ratings
 
 
 def test_metrics_match_the_statistics_engine(data):
     probabilities, participants, ratings = data
-    result = evaluate_study(probabilities, participants, architectures=["a", "b"], primary="a",
-                            threshold=0.5, confidence=0.95, ratings=ratings)
+    result = evaluate_study(
+        probabilities,
+        participants,
+        architectures=["a", "b"],
+        primary="a",
+        threshold=0.5,
+        confidence=0.95,
+        ratings=ratings,
+    )
     images = result.predictions.query("architecture == 'a' and level == 'image'")
     expected = diagnostic_metrics(images["truth"], images["call"])
     got = result.metrics.query("level == 'image'").set_index("measure")["value"]
@@ -54,8 +82,15 @@ def test_metrics_match_the_statistics_engine(data):
 
 def test_tables_hold_the_paper_beside_ours(data):
     probabilities, participants, ratings = data
-    result = evaluate_study(probabilities, participants, architectures=["a", "b"], primary="a",
-                            threshold=0.5, confidence=0.95, ratings=ratings)
+    result = evaluate_study(
+        probabilities,
+        participants,
+        architectures=["a", "b"],
+        primary="a",
+        threshold=0.5,
+        confidence=0.95,
+        ratings=ratings,
+    )
     comparison = result.model_comparison
     assert list(comparison["architecture"][:2]) == ["a", "b"]
     assert {"ResNet50", "VGG-19", "DenseNet201"} <= set(comparison["architecture"])
@@ -68,8 +103,15 @@ def test_tables_hold_the_paper_beside_ours(data):
 
 def test_works_without_ratings(data):
     probabilities, participants, _ = data
-    result = evaluate_study(probabilities, participants, architectures=["a"], primary="a",
-                            threshold=0.5, confidence=0.95, ratings=None)
+    result = evaluate_study(
+        probabilities,
+        participants,
+        architectures=["a"],
+        primary="a",
+        threshold=0.5,
+        confidence=0.95,
+        ratings=None,
+    )
     assert "fleiss_kappa" not in set(result.statistics["measure"])
 
 

@@ -79,7 +79,7 @@ def _level_of(ratings: pd.DataFrame) -> str:
 
 def _rater_rows(
     ratings: pd.DataFrame, predictions: pd.DataFrame, primary: str, confidence: float
-) -> tuple[list[pd.DataFrame], dict[str, tuple[float, float]]]:
+) -> list[pd.DataFrame]:
     """Raters' accuracy, Fleiss' kappa among them and Cohen's kappa model vs each rater.
 
     Compared on the images (or cases) that both the raters and the model read.
@@ -95,13 +95,12 @@ def _rater_rows(
     raters = _rater_columns(ratings)
     if joined.empty:
         raise ValueError("no rated image/case matches a model prediction")
-    frames, points = [], {}
+    frames = []
     comparison = f"raters vs reference ({level} level)"
     for rater in raters:
         calls = joined[rater].astype(int).to_numpy()
         result = diagnostic_metrics(joined["truth"].to_numpy(), calls, confidence=confidence)
         frames.append(tidy([result], study=STUDY, comparison=f"{rater} vs reference ({level})"))
-        points[rater] = (result.sensitivity.estimate, result.specificity.estimate)
         agreement = cohen_kappa(joined["call"].to_numpy(), calls, confidence=confidence)
         frames.append(tidy([agreement], study=STUDY, comparison=f"{primary} vs {rater} ({level})"))
     frames.append(
@@ -112,7 +111,7 @@ def _rater_rows(
         )
     )
     logger.info("%d raters compared on %d %ss", len(raters), len(joined), level)
-    return frames, points
+    return frames
 
 
 @dataclass(frozen=True)
@@ -221,10 +220,8 @@ def evaluate_study(
                     }
                 )
     tidy_frames.append(_dmd_bmd_rows(predictions, primary, confidence))
-    rater_points: dict[str, tuple[float, float]] = {}
     if ratings is not None and not ratings.empty:
-        frames, rater_points = _rater_rows(ratings, predictions, primary, confidence)
-        tidy_frames.extend(frames)
+        tidy_frames.extend(_rater_rows(ratings, predictions, primary, confidence))
     statistics = pd.concat(tidy_frames, ignore_index=True)
 
     paper_rows = [

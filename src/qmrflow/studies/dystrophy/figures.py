@@ -10,15 +10,14 @@ from pathlib import Path
 import matplotlib as mpl
 
 mpl.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from qmrflow.figures.roc import plot_roc  # noqa: E402
-from qmrflow.io import load_nifti, read_tsv  # noqa: E402
-from qmrflow.io.atomic import atomic_output  # noqa: E402
-from qmrflow.stats import roc_curve_auc  # noqa: E402
-from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER  # noqa: E402
+from qmrflow.figures.roc import plot_roc
+from qmrflow.io import load_nifti, read_tsv
+from qmrflow.io.atomic import atomic_output
+from qmrflow.stats import roc_curve_auc
+from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +95,11 @@ def plot_cam_panel(
     )
     picks = picks[picks["participant_id"].isin(by_subject)]
     fig, axes = plt.subplots(
-        2, max(len(picks), 1), figsize=(2.2 * max(len(picks), 1), 3.2), squeeze=False
+        2,
+        max(len(picks), 1),
+        figsize=(2.2 * max(len(picks), 1), 3.0),
+        squeeze=False,
+        layout="constrained",
     )
     for column, (_, row) in enumerate(picks.iterrows()):
         stack = load_nifti(by_subject[row["participant_id"]], ndim=4).data
