@@ -175,16 +175,12 @@ def read_participants(path: str | os.PathLike[str], schema: Mapping[str, Any]) -
         row = {k: _cell(v) for k, v in record.items()}
         row = {k: v for k, v in row.items() if v is not None}
         for error in validator.iter_errors(row):
-            field = (
-                error.path[0]
-                if error.path
-                else (error.message.split("'")[1] if error.validator == "required" else "?")
-            )
-            value = row.get(field, "<empty>")
-            problems.append(
-                f"row {index + 1} (line {index + 2}), column {field}: "
-                f"{value!r}: {_describe(error) if error.validator != 'required' else 'is empty'}"
-            )
+            if error.validator == "required":
+                # "'<name>' is a required property": the column exists, its cell is empty
+                field, what = error.message.split("'")[1], "is empty (required)"
+            else:
+                field, what = (error.path[0] if error.path else "?"), _describe(error)
+            problems.append(f"row {index + 1} (line {index + 2}), column {field}: {what}")
     duplicated = table["participant_id"].duplicated(keep=False)
     for pid in table.loc[duplicated, "participant_id"].unique():
         rows = [str(i + 1) for i in table.index[table["participant_id"] == pid]]

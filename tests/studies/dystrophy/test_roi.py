@@ -242,3 +242,24 @@ def test_localise_rois_names_slice_and_file() -> None:
         localise_rois([good, np.zeros(SHAPE)], subject="03", paths=["a.nii.gz", "b.nii.gz"])
     assert info.value.path == "b.nii.gz"
     assert "sub-03" in str(info.value)
+
+
+def test_roi_against_the_demo_ground_truth():
+    """On simulated cases the window holds the legs (truth labels) with little background, and
+    legs the simulation drew apart are reported separable."""
+    from qmrflow.studies.dystrophy.simulate import demo_participants, simulate_case
+
+    table = demo_participants(40, seed=3)
+    coverage, fill, separable_when_apart = [], [], []
+    for row in table.to_dict(orient="records"):
+        case = simulate_case(row, 1, shape=(192, 144))
+        result = localise_roi(case.images[0])
+        x0, x1, y0, y1 = result.box
+        body = case.labels[0] > 0
+        coverage.append(body[x0:x1, y0:y1].sum() / body.sum())
+        fill.append(body[x0:x1, y0:y1].mean())
+        if case.leg_gap_px >= 4:
+            separable_when_apart.append(result.separable)
+    assert min(coverage) > 0.995
+    assert np.median(fill) > 0.5
+    assert np.mean(separable_when_apart) > 0.95

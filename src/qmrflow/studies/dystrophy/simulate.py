@@ -684,6 +684,17 @@ def _make_legs(row: Mapping[str, Any], rng: np.random.Generator) -> tuple[list[_
     return legs, settings
 
 
+def _extent(leg: _Leg, taper: float) -> tuple[float, float]:
+    """Half-extents (mm) of a thigh's skin outline along the image x and y axes."""
+    theta = np.linspace(0.0, 2 * np.pi, 180, endpoint=False)
+    c, s = np.cos(theta), np.sin(theta)
+    r_skin, _ = _outline(c, s, leg, (leg.r_comp + leg.fat) * taper + leg.skin, leg.fat * taper)
+    # Leg frame (medial, anterior) to image axes (x up to a sign, y anterior up to a sign).
+    x = r_skin * (c * math.cos(leg.angle) - s * math.sin(leg.angle))
+    y = r_skin * (c * math.sin(leg.angle) + s * math.cos(leg.angle))
+    return float(np.abs(x).max()) + 0.5, float(np.abs(y).max()) + 0.5
+
+
 def _harmonics(c: np.ndarray, s: np.ndarray, kmax: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """cos(k theta), sin(k theta) for k = 1..kmax from cos and sin (no trigonometry)."""
     out = [(c, s)]
@@ -1032,17 +1043,6 @@ def simulate_case(
     rng = np.random.default_rng(np.random.SeedSequence([int(row["seed"]), 2]))
     legs, settings = _make_legs(row, rng)
 
-    # Fit both legs in the field of view with a margin.
-    fov_x, fov_y = nx * dx, ny * dy
-    widest = max(
-        (lg.r_comp + lg.fat * 1.4 + lg.skin) * max(lg.aspect, 1 / lg.aspect) * 1.12 for lg in legs
-    )
-    room = min((fov_x - 8 * dx) / 4.3, (fov_y - 8 * dy) / 2.1)
-    if widest > room:
-        for lg in legs:
-            lg.r_comp *= room / widest
-            lg.fat *= room / widest
-
     # Slice positions along the femur (t = 0 at the hip, 1 at the knee).
     age = settings["age"]
     femur_len = 430.0 if age >= 17 else 200.0 + 15.0 * (max(age, 2.0) - 2.0)
@@ -1054,8 +1054,33 @@ def simulate_case(
 
     touching = rng.random() < (0.15 if legs[0].fat < 20 else 0.35)
     gap_px = int(rng.integers(0, 3)) if touching else round(rng.uniform(5.0, 55.0) / dx)
-    pair_x = fov_x / 2 + rng.normal(0.0, 6.0)
-    pair_y = fov_y / 2 + rng.normal(0.0, 6.0)
+    jitter = rng.normal(0.0, 6.0, size=2)
+
+    # Fit both legs in the field of view with a 4-pixel margin: narrow a wide gap first, then
+    # scale the thighs down (small fields of view).
+    fov_x, fov_y = nx * dx, ny * dy
+    taper_max = 1.0 - 0.4 * (float(t_slices.min()) - 0.5)
+    extents = [_extent(lg, taper_max) for lg in legs]
+    half_x, half_y = extents[0][0] + extents[1][0], max(extents[0][1], extents[1][1])
+    avail_x, avail_y = fov_x - 8 * dx, fov_y - 8 * dy
+    if not touching and 2 * half_x + gap_px * dx > avail_x:
+        gap_px = max(round(5.0 / dx), 3, math.floor((avail_x - 2 * half_x) / dx))
+    tilt = abs(math.sin(settings["pelvis"]))
+    scale = min(
+        1.0,
+        0.98 * (avail_x - gap_px * dx) / (2 * half_x),
+        0.98 * (avail_y - tilt * gap_px * dx) / (2 * half_y + tilt * 2 * half_x),
+    )
+    if scale < 1.0:
+        for lg in legs:
+            lg.r_comp *= scale
+            lg.fat *= scale
+            lg.skin *= scale
+        half_x, half_y = half_x * scale, half_y * scale
+    slack_x = max(0.0, (avail_x - 2 * half_x - gap_px * dx) / 2)
+    slack_y = max(0.0, (avail_y - 2 * half_y - tilt * (2 * half_x + gap_px * dx)) / 2)
+    pair_x = fov_x / 2 + float(np.clip(jitter[0], -slack_x, slack_x))
+    pair_y = fov_y / 2 + float(np.clip(jitter[1], -slack_y, slack_y))
 
     field_strength = 3.0 if rng.random() < 0.5 else 1.5
     snr = float(np.exp(rng.uniform(np.log(12), np.log(35))))
@@ -1074,16 +1099,16 @@ def simulate_case(
     ff_sum = np.zeros(2 * LEFT_OFFSET)
     ff_count = np.zeros(2 * LEFT_OFFSET)
     for k, t in enumerate(t_slices):
+        # Both legs within a span of twice their outer radii plus the gap, along the pelvis
+        # axis; the left leg is then moved to make the gap exact (only inwards).
         taper = 1.0 - 0.4 * (t - 0.5)
-        half = [
-            (lg.r_comp + lg.fat) * taper * max(lg.aspect, 1 / lg.aspect) + lg.skin for lg in legs
-        ]
-        sep = half[0] + half[1] + gap_px * dx
-        dxs = sep * math.cos(settings["pelvis"]) / 2
-        dys = sep * math.sin(settings["pelvis"]) / 2
+        r_right, r_left = (_extent(lg, taper)[0] for lg in legs)
+        span = 2 * (r_right + r_left) + gap_px * dx
+        ex, ey = math.cos(settings["pelvis"]), -math.sin(settings["pelvis"])
+        off_right, off_left = span / 2 - r_right, span / 2 - r_left
         centres = [
-            ((pair_x - dxs) / dx, (pair_y + dys) / dy),
-            ((pair_x + dxs) / dx, (pair_y - dys) / dy),
+            ((pair_x - off_right * ex) / dx, (pair_y - off_right * ey) / dy),
+            ((pair_x + off_left * ex) / dx, (pair_y + off_left * ey) / dy),
         ]
         rendered = [
             _render_leg(lg, float(t), float(phases[k]), c, (dx, dy), settings, textures, rng)
@@ -1226,7 +1251,7 @@ def simulate_ratings(
     if test.empty:
         return pd.DataFrame(columns=["participant_id", "slice", *rater_cols])
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xEAD]))
-    bias = rng.normal(0.0, 0.3, size=n_raters)
+    bias = rng.normal(0.0, 0.25, size=n_raters)
 
     severity = test["severity"].to_numpy(dtype=float)
     clarity = _clarity(severity)
@@ -1244,8 +1269,8 @@ def simulate_ratings(
     per_slice = np.empty((n, n_slices, n_raters))
     for i, case_seed in enumerate(test["seed"].to_numpy()):
         case_rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(case_seed), 3]))
-        shared[i] = case_rng.normal(0.0, 0.9)
-        reader_case[i] = case_rng.normal(0.0, 0.9, size=n_raters)
+        shared[i] = case_rng.normal(0.0, 1.0)
+        reader_case[i] = case_rng.normal(0.0, 0.8, size=n_raters)
         per_slice[i] = case_rng.normal(0.0, 0.4, size=(n_slices, n_raters))
     latent = (
         evidence[:, None, None]
