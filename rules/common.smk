@@ -9,7 +9,12 @@ any job starts. Rules use only the named functions below (no lambdas).
 import re
 from pathlib import Path
 
-from qmrflow.config import config_hash, load_schema, read_participants, validate_config
+from qmrflow.config import (
+    check_training_splits,
+    load_schema,
+    read_participants,
+    validate_config,
+)
 from qmrflow.studies.dystrophy.simulate import POSITIVE_DIAGNOSES, demo_participants
 
 SCHEMAS = Path(workflow.basedir) / "config" / "schemas"
@@ -53,10 +58,12 @@ def _dystrophy_participants():
     if DYSTROPHY_DEMO:
         demo = DYSTROPHY["demo"]
         return demo_participants(demo["n_cases"], demo["seed"])
-    return read_participants(
-        Path(DYSTROPHY_ROOT, "participants.tsv"),
-        load_schema(SCHEMAS / "dystrophy.participants.schema.yaml"),
+    path = Path(DYSTROPHY_ROOT, "participants.tsv")
+    table = read_participants(
+        path, load_schema(SCHEMAS / "dystrophy.participants.schema.yaml")
     )
+    check_training_splits(table, positive=POSITIVE_DIAGNOSES, file=path)
+    return table
 
 
 DYSTROPHY_PARTICIPANTS = (
@@ -136,6 +143,7 @@ def dystrophy_subject_file(kind, subject):
         "roi": f"{base}/anat/sub-{subject}_roi.tsv",
         "probabilities": f"{base}/sub-{subject}_probabilities.tsv",
         "cam": f"{base}/anat/sub-{subject}_desc-cam_T1w.nii.gz",
+        "overlay": f"{base}/figures/sub-{subject}_desc-cam_T1w.png",
     }[kind]
 
 

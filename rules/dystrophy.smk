@@ -61,6 +61,7 @@ rule classify_dystrophy_subject:
     output:
         probabilities=dystrophy_subject_file("probabilities", "{subject}"),
         cam=dystrophy_subject_file("cam", "{subject}"),
+        overlay=dystrophy_subject_file("overlay", "{subject}"),
     log:
         f"{LOGS}/classify_dystrophy_subject/sub-{{subject}}.log",
     benchmark:

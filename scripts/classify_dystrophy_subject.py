@@ -14,5 +14,6 @@ with job_logging(snakemake.log[0]):
         drop_inseparable=snakemake.params.drop_inseparable,
         out_probabilities=snakemake.output.probabilities,
         out_cam=snakemake.output.cam,
+        out_overlay=snakemake.output.overlay,
         threads=snakemake.threads,
     )

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from qmrflow.config import config_hash, load_schema, read_participants, validate_config
+from qmrflow.config import (
+    check_training_splits,
+    config_hash,
+    load_schema,
+    read_participants,
+    validate_config,
+)
 from qmrflow.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +105,16 @@ def test_missing_participants_file(tmp_path):
 def test_config_hash_is_order_independent():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_training_splits_need_both_classes(tmp_path):
+    path = write(tmp_path, GOOD + "003\tBMD\tval\t12\n")
+    table = read_participants(path, PARTICIPANTS_SCHEMA)
+    with pytest.raises(ConfigError) as info:
+        check_training_splits(table, positive={"DMD", "BMD"}, file=path)
+    message = str(info.value)
+    assert str(path) in message and "column split" in message
+    assert "split 'train' has 1 positive" in message and "split 'val' has 1 positive" in message
+    table.loc[len(table)] = {"participant_id": "004", "diagnosis": "myositis", "split": "train"}
+    table.loc[len(table)] = {"participant_id": "005", "diagnosis": "FSHMD", "split": "val"}
+    check_training_splits(table, positive={"DMD", "BMD"}, file=path)

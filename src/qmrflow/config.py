@@ -189,3 +189,43 @@ def read_participants(path: str | os.PathLike[str], schema: Mapping[str, Any]) -
         raise ConfigError("invalid participants table:\n  " + "\n  ".join(problems), file=path)
     logger.info("%s: %d participants", path, len(typed))
     return typed.reset_index(drop=True)
+
+
+def check_training_splits(
+    table: pd.DataFrame,
+    *,
+    positive: Iterable[str],
+    file: str | os.PathLike[str],
+    splits: tuple[str, ...] = ("train", "val"),
+) -> None:
+    """Require both classes in every split a model is fitted or selected on.
+
+    Parameters
+    ----------
+    table
+        Validated participants table (``diagnosis`` and ``split`` columns).
+    positive
+        Diagnoses of the positive class.
+    file
+        The participants file, named in the error.
+    splits
+        Splits that must hold both classes.
+
+    Raises
+    ------
+    ConfigError
+        A split lacks positive or negative cases.
+    """
+    positives = set(positive)
+    problems = []
+    for split in splits:
+        rows = table[table["split"] == split]
+        n_pos = int(rows["diagnosis"].isin(positives).sum())
+        n_neg = len(rows) - n_pos
+        if n_pos == 0 or n_neg == 0:
+            problems.append(
+                f"split {split!r} has {n_pos} positive ({', '.join(sorted(positives))}) and "
+                f"{n_neg} negative cases; training needs both classes in {' and '.join(splits)}"
+            )
+    if problems:
+        raise ConfigError("; ".join(problems), file=file, location="column split")

@@ -24,7 +24,9 @@ def test_learns_a_separable_task_and_records_history():
     xv, yv = toy_data(32, 1)
     seed_everything(0)
     model = build_classifier("resnet10-lite")
-    config = TrainConfig(epochs=6, patience=6, batch_size=16, augment=False, learning_rate=1e-2)
+    config = TrainConfig(
+        epochs=6, patience=6, batch_size=16, augment=False, learning_rate=1e-2, optimizer="adam"
+    )
     result = train_binary_classifier(
         model,
         x,

@@ -29,11 +29,11 @@ EpochHook = Callable[[int, dict[str, float]], None]
 class TrainConfig:
     """Training hyper-parameters (see config/README.md, ``<study>.model``)."""
 
-    epochs: int = 25
-    patience: int = 6
+    epochs: int = 16
+    patience: int = 8
     batch_size: int = 32
-    optimizer: str = "adam"
-    learning_rate: float = 2e-3
+    optimizer: str = "sgd"
+    learning_rate: float = 1e-2
     weight_decay: float = 1e-4
     augment: bool = True
     momentum: float = 0.9

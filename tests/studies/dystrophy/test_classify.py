@@ -99,6 +99,7 @@ def test_classify_writes_image_and_case_probabilities_and_cams(cohort):
         drop_inseparable=True,
         out_probabilities=root / "p.tsv",
         out_cam=root / "cam.nii.gz",
+        out_overlay=root / "cam.png",
     )
     images = table[table["level"] == "image"]
     case = table[table["level"] == "case"]
@@ -106,6 +107,7 @@ def test_classify_writes_image_and_case_probabilities_and_cams(cohort):
     assert case["probability"].iloc[0] == pytest.approx(images["probability"].mean())
     cam = load_nifti(root / "cam.nii.gz", ndim=4).data
     assert cam.shape == (64, 32, 2, 2)
+    assert (root / "cam.png").read_bytes()[:4] == b"\x89PNG"
     assert 0 <= cam[..., 1].min() and cam[..., 1].max() <= 1
 
 
@@ -123,6 +125,7 @@ def test_evaluating_a_training_subject_is_refused(cohort):
             drop_inseparable=True,
             out_probabilities=root / "p.tsv",
             out_cam=root / "c.nii.gz",
+            out_overlay=root / "c.png",
         )
     assert not (root / "p.tsv").exists()
     with pytest.raises(ModelError):

@@ -26,6 +26,7 @@ from qmrflow.dl.networks import build_classifier, freeze_backbone, load_backbone
 from qmrflow.dl.seed import seed_everything
 from qmrflow.dl.training import TrainConfig, predict_logits, train_binary_classifier
 from qmrflow.errors import InputDataError, ModelError
+from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.io import load_nifti, read_tsv, save_nifti, write_tsv
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ def classify_subject(
     drop_inseparable: bool,
     out_probabilities: PathLike,
     out_cam: PathLike,
+    out_overlay: PathLike,
     threads: int | None = None,
 ) -> pd.DataFrame:
     """Probability per image and per case for every architecture; CAMs of the primary one.
@@ -249,6 +251,8 @@ def classify_subject(
         TSV: participant_id, architecture, level (image/case), slice, probability.
     out_cam
         4D NIfTI (X, Y, slices, 2): the crop and the CAM of each kept slice.
+    out_overlay
+        PNG: every kept slice with its CAM overlaid and its probability.
     threads
         CPU threads for torch.
 
@@ -268,7 +272,7 @@ def classify_subject(
             path=table_path,
         )
     rows = []
-    cam = None
+    cam, primary_probability = None, None
     for architecture, path in models.items():
         model, metadata = load_model(architecture, path, device)
         check_not_trained_on(subject, metadata, path)
@@ -283,6 +287,7 @@ def classify_subject(
         )
         if architecture == primary:
             cam = class_activation_maps(architecture, model, x, device)
+            primary_probability = (probability, case)
     if cam is None:
         raise ValueError(f"primary architecture {primary!r} is not among the models")
     result = pd.DataFrame(rows)
@@ -290,6 +295,15 @@ def classify_subject(
     result["slice"] = result["slice"].astype("Int64")
     write_tsv(result, out_probabilities)
     affine = load_nifti(crops_path, subject=subject, ndim=3).affine
+    probability, case = primary_probability
+    titles = [f"slice {s}: p={p:.2f}" for s, p in zip(table["slice"], probability, strict=True)]
+    figure = overlay_grid(
+        list(x[:, 0]),
+        list(cam),
+        titles,
+        suptitle=f"sub-{subject}: {primary} class activation maps, case p={case:.2f}",
+    )
+    save_figure(figure, out_overlay)
     save_nifti(
         np.stack([np.moveaxis(x[:, 0], 0, 2), np.moveaxis(cam, 0, 2)], axis=3), out_cam, affine
     )

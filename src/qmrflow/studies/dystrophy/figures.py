@@ -7,27 +7,18 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
+from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.figures.roc import plot_roc
 from qmrflow.io import load_nifti, read_tsv
-from qmrflow.io.atomic import atomic_output
 from qmrflow.stats import roc_curve_auc
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
-
-
-def _save(fig: plt.Figure, path: PathLike) -> None:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-    plt.close(fig)
 
 
 def rater_points(statistics: pd.DataFrame, level: str = "image") -> dict[str, tuple[float, float]]:
@@ -53,7 +44,8 @@ def plot_roc_figure(
     confidence: float = 0.95,
 ) -> None:
     """Image- and case-level ROC of every architecture, raters as points, paper's AUC noted."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
+    fig = Figure(figsize=(11, 5.2), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, level in zip(axes, ("image", "case"), strict=True):
         for index, architecture in enumerate(architectures):
             sub = predictions[
@@ -74,7 +66,7 @@ def plot_roc_figure(
         transform=axes[0].transAxes,
         color="0.3",
     )
-    _save(fig, out)
+    save_figure(fig, out)
 
 
 def plot_cam_panel(
@@ -94,31 +86,23 @@ def plot_cam_panel(
         ]
     )
     picks = picks[picks["participant_id"].isin(by_subject)]
-    fig, axes = plt.subplots(
-        2,
-        max(len(picks), 1),
-        figsize=(2.2 * max(len(picks), 1), 3.0),
-        squeeze=False,
-        layout="constrained",
+    stacks = [load_nifti(by_subject[pid], ndim=4).data for pid in picks["participant_id"]]
+    figure = overlay_grid(
+        [stack[:, :, 0, 0] for stack in stacks],
+        [stack[:, :, 0, 1] for stack in stacks],
+        [
+            f"sub-{row.participant_id}\n{row.diagnosis} p={row.probability:.2f}"
+            for row in picks.itertuples()
+        ],
+        suptitle=f"Class activation maps ({primary}), first slice of each case",
     )
-    for column, (_, row) in enumerate(picks.iterrows()):
-        stack = load_nifti(by_subject[row["participant_id"]], ndim=4).data
-        crop, cam = stack[:, :, 0, 0].T, stack[:, :, 0, 1].T
-        for ax in axes[:, column]:
-            ax.imshow(crop, cmap="gray", vmin=0, vmax=1.2, origin="lower")
-            ax.set_axis_off()
-        axes[1, column].imshow(cam, cmap="jet", alpha=0.4, origin="lower")
-        axes[0, column].set_title(
-            f"sub-{row['participant_id']}\n{row['diagnosis']} p={row['probability']:.2f}",
-            fontsize=7,
-        )
-    fig.suptitle(f"Class activation maps ({primary}), first slice of each case", fontsize=9)
-    _save(fig, out)
+    save_figure(figure, out)
 
 
 def plot_training_curves(histories: Mapping[str, pd.DataFrame], out: PathLike) -> None:
     """Training and validation loss, and validation AUC, per architecture."""
-    fig, (loss_ax, auc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    loss_ax, auc_ax = fig.subplots(1, 2)
     for architecture, history in histories.items():
         (line,) = loss_ax.plot(
             history["epoch"], history["train_loss"], label=f"{architecture} train"
@@ -137,7 +121,7 @@ def plot_training_curves(histories: Mapping[str, pd.DataFrame], out: PathLike) -
     auc_ax.set(xlabel="epoch", ylabel="AUC", title="Validation AUC", ylim=(0.4, 1.01))
     loss_ax.legend(fontsize="small")
     auc_ax.legend(fontsize="small")
-    _save(fig, out)
+    save_figure(fig, out)
 
 
 def run_figures(
