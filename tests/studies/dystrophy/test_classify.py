@@ -18,6 +18,7 @@ from qmrflow.studies.dystrophy.classify import (
     classify_subject,
     load_subject_crops,
     select_subjects,
+    subject_paths,
     train_architecture,
 )
 
@@ -166,3 +167,12 @@ def test_select_subjects():
         }
     )
     assert select_subjects(table, "train", {"DMD", "BMD"}) == {"a": 1, "b": 0}
+
+
+def test_files_are_paired_with_subjects_by_name_not_order():
+    paths = ["r/sub-b/anat/sub-b_desc-roi_T1w.nii.gz", "r/sub-a/anat/sub-a_desc-roi_T1w.nii.gz"]
+    assert subject_paths(paths, ["a", "b"]) == {"a": paths[1], "b": paths[0]}
+    with pytest.raises(ValueError, match=r"missing \['c'\], unexpected \[\]"):
+        subject_paths(paths, ["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"unexpected \['b'\]"):
+        subject_paths(paths, ["a"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -321,8 +322,23 @@ def select_subjects(
     }
 
 
-def subject_paths(subjects: Sequence[str], paths: Sequence[PathLike]) -> dict[str, PathLike]:
-    """Pair subject labels with their per-subject files (same order)."""
-    if len(subjects) != len(paths):
-        raise ValueError(f"{len(subjects)} subjects but {len(paths)} paths")
-    return dict(zip(subjects, paths, strict=True))
+def subject_paths(paths: Sequence[PathLike], subjects: Sequence[str]) -> dict[str, PathLike]:
+    """Map each subject to its file by the ``sub-<label>_`` prefix of the file name.
+
+    Pairing by name rather than by list position means the order in which the workflow lists
+    the files can never attach one subject's images to another subject's label.
+
+    Raises
+    ------
+    ValueError
+        A subject has no file, or a file belongs to no listed subject.
+    """
+    by_subject: dict[str, PathLike] = {}
+    for path in paths:
+        label = Path(path).name.split("_")[0].removeprefix("sub-")
+        by_subject[label] = path
+    missing = sorted(set(subjects) - set(by_subject))
+    extra = sorted(set(by_subject) - set(subjects))
+    if missing or extra:
+        raise ValueError(f"files do not match the subjects: missing {missing}, unexpected {extra}")
+    return by_subject
