@@ -6,7 +6,6 @@ study's participants table against its schema, so that a bad key or row stops th
 any job starts. Rules use only the named functions below (no lambdas).
 """
 
-import re
 from pathlib import Path
 
 from qmrflow.config import (
@@ -29,7 +28,6 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 wildcard_constraints:
     subject=r"[A-Za-z0-9]+",
     architecture=r"[A-Za-z0-9][A-Za-z0-9.-]*",
-    slice=r"[0-9]+",
 
 
 def study_targets():
@@ -51,7 +49,6 @@ DYSTROPHY_GROUP = f"{DYSTROPHY_OUT}/group"
 DYSTROPHY_MODELS = f"{RESULTS}/models/dystrophy"
 DYSTROPHY_ARCHITECTURES = DYSTROPHY["model"]["architectures"]
 DYSTROPHY_PRIMARY = DYSTROPHY_ARCHITECTURES[0]
-DYSTROPHY_SLICE_RE = re.compile(r"_slice-([0-9]+)_T1w\.nii(\.gz)?$")
 
 
 def _dystrophy_participants():
@@ -118,14 +115,11 @@ def dystrophy_slices(wildcards):
         return [
             str(anat / f"sub-{subject}_slice-{k}_T1w.nii.gz") for k in range(1, n + 1)
         ]
-    found = []
-    if anat.is_dir():
-        for path in anat.iterdir():
-            match = DYSTROPHY_SLICE_RE.search(path.name)
-            if match and path.name.startswith(f"sub-{subject}_"):
-                found.append((int(match.group(1)), str(path)))
+    found = (
+        sorted(anat.glob(f"sub-{subject}_slice-*_T1w.nii*")) if anat.is_dir() else []
+    )
     if found:
-        return [path for _, path in sorted(found)]
+        return [str(path) for path in found]  # the ROI job orders them by slice number
     dicom = Path(DYSTROPHY_ROOT, f"sub-{subject}", "dicom")
     if dicom.is_dir():
         return [str(dicom)]
@@ -165,6 +159,17 @@ def dystrophy_pretrained(wildcards):
     """The pre-trained backbone file, when transfer learning is configured."""
     backbone = DYSTROPHY["model"]["pretrained_backbone"]
     return {"backbone": backbone} if backbone else {}
+
+
+# What determines a trained model (its params, hashed into its metadata): the data, the ROI
+# settings and the training hyper-parameters, but not the list of architectures (adding one
+# must not retrain the others) nor evaluation settings such as the threshold.
+DYSTROPHY_TRAINING = {
+    "dataset": DYSTROPHY["dataset"],
+    "demo": DYSTROPHY["demo"] if DYSTROPHY_DEMO else None,
+    "roi": DYSTROPHY["roi"],
+    "model": {k: v for k, v in DYSTROPHY["model"].items() if k != "architectures"},
+}
 
 
 def dystrophy_models(wildcards=None):

@@ -45,9 +45,9 @@ rule train_dystrophy_classifier:
     params:
         train=dystrophy_labels("train"),
         val=dystrophy_labels("val"),
-        model=DYSTROPHY["model"],
+        model=DYSTROPHY_TRAINING["model"],
         seed=DYSTROPHY["model"]["seed"] or config["seed"],
-        study_config=DYSTROPHY,
+        provenance=DYSTROPHY_TRAINING,
         drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
     script:
         "../scripts/train_dystrophy_classifier.py"

@@ -14,7 +14,7 @@ with job_logging(snakemake.log[0]):
         tables=subject_paths(snakemake.input.tables, subjects),
         model_config=params.model,
         seed=params.seed,
-        study_config=params.study_config,
+        provenance=params.provenance,
         drop_inseparable=params.drop_inseparable,
         out_model=snakemake.output.model,
         out_history=snakemake.output.history,

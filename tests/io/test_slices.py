@@ -63,9 +63,9 @@ def _raises(paths: object, match: str) -> InputDataError:
 
 
 def test_nifti_natural_order(tmp_path: Path) -> None:
-    paths = write_slices(tmp_path, [10, 2, 1, 3])
+    paths = write_slices(tmp_path, [10, 2, 1, 3, 9, 4, 8, 5, 7, 6])
     images = load_slices(list(reversed(paths)), subject="01")
-    assert [float(im.data[0, 0]) for im in images] == [1.0, 2.0, 3.0, 10.0]
+    assert [float(im.data[0, 0]) for im in images] == [float(k) for k in range(1, 11)]
     assert all(im.data.shape == (48, 40) and im.data.dtype == np.float32 for im in images)
 
 
@@ -183,3 +183,20 @@ def test_check_slice_direct() -> None:
         check_slice(np.zeros((32, 32, 2)), subject="01", path="x.nii")
     with pytest.raises(InputDataError, match="NaN"):
         check_slice(np.full((32, 32), np.inf), subject="01")
+
+
+def test_a_gap_in_the_slice_numbers_is_a_missing_slice(tmp_path):
+    from qmrflow.io import save_nifti
+    from qmrflow.io.slices import load_slices, slice_number
+
+    paths = []
+    for k in (1, 2, 4):
+        path = tmp_path / f"sub-07_slice-{k}_T1w.nii.gz"
+        save_nifti(np.ones((40, 40), np.float32), path)
+        paths.append(path)
+    assert [slice_number(p) for p in paths] == [1, 2, 4]
+    assert slice_number(tmp_path / "sub-07_T1w.nii.gz") is None
+    with pytest.raises(
+        InputDataError, match=r"sub-07: .*missing slice\(s\) \[3\] \(found \[1, 2, 4\]\)"
+    ):
+        load_slices(paths, subject="07")

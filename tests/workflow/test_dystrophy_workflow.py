@@ -143,6 +143,25 @@ def test_changing_one_test_subject_reruns_only_that_subject(user_run):
     run_snakemake(workdir, config)  # bring it up to date for the next test
 
 
+def test_evaluation_settings_and_new_architectures_do_not_retrain(user_run):
+    workdir, config, _ = user_run
+    threshold = copy.deepcopy(config)
+    threshold["dystrophy"]["threshold"] = 0.4
+    rules = {rule for rule, _ in planned_jobs(workdir, threshold)}
+    assert rules == {
+        "evaluate_dystrophy",
+        "plot_dystrophy_figures",
+        "describe_dystrophy_derivatives",
+    }
+    more = copy.deepcopy(config)
+    more["dystrophy"]["model"]["architectures"] = ["resnet10-lite", "densenet-lite"]
+    jobs = planned_jobs(workdir, more)
+    assert {job for job in jobs if job[0] == "train_dystrophy_classifier"} == {
+        ("train_dystrophy_classifier", "architecture=densenet-lite")
+    }
+    assert not any(rule == "localise_dystrophy_roi" for rule, _ in jobs)
+
+
 def test_adding_a_test_subject_reruns_only_that_subject(user_run):
     workdir, config, table = user_run
     new = table.iloc[[0]].copy()

@@ -135,6 +135,12 @@ def check_slice(
             )
 
 
+def slice_number(path: PathArg) -> int | None:
+    """The ``slice-<n>`` entity of a file name, or None when it has none."""
+    match = _SLICE_ENTITY.search(_stem(Path(path)))
+    return None if match is None else int(match.group(1))
+
+
 def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
     """Check names and sort NIfTI slice files by their ``slice-<n>`` entity."""
     numbers: dict[Path, int] = {}
@@ -153,9 +159,9 @@ def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
                 subject=subject,
                 path=path,
             )
-        match = _SLICE_ENTITY.search(stem)
-        if match is not None:
-            numbers[path] = int(match.group(1))
+        number = slice_number(path)
+        if number is not None:
+            numbers[path] = number
     if not numbers:
         return sorted(files, key=lambda p: _natural_key(p.name))
     if len(numbers) != len(files):
@@ -173,6 +179,14 @@ def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
                 f"slice-{number} given twice (also {seen[number]})", subject=subject, path=path
             )
         seen[number] = path
+    missing = sorted(set(range(1, max(seen) + 1)) - set(seen))
+    if missing:
+        expected = ", ".join(f"sub-{subject}_slice-{k}_T1w.nii.gz" for k in missing)
+        raise InputDataError(
+            f"missing slice(s) {missing} (found {sorted(seen)}); expected {expected}",
+            subject=subject,
+            path=files[0].parent,
+        )
     return [seen[n] for n in sorted(seen)]
 
 

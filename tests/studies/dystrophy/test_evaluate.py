@@ -119,3 +119,19 @@ def test_unknown_subject_is_an_error(data):
     probabilities, participants, _ = data
     with pytest.raises(ValueError, match="not in the participants table"):
         label_predictions(probabilities, participants.iloc[1:], 0.5)
+
+
+def test_rater_calls_must_be_binary(data):
+    probabilities, participants, ratings = data
+    ratings = ratings.astype({"rater2": object})
+    ratings.loc[0, "rater2"] = "yes"
+    with pytest.raises(ValueError, match=r"ratings column 'rater2': calls must be 1 .* \['yes'\]"):
+        evaluate_study(
+            probabilities,
+            participants,
+            architectures=["a"],
+            primary="a",
+            threshold=0.5,
+            confidence=0.95,
+            ratings=ratings,
+        )

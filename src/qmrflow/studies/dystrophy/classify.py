@@ -102,7 +102,7 @@ def train_architecture(
     tables: Mapping[str, PathLike],
     model_config: Mapping[str, Any],
     seed: int,
-    study_config: Mapping[str, Any],
+    provenance: Mapping[str, Any],
     drop_inseparable: bool,
     out_model: PathLike,
     out_history: PathLike,
@@ -122,8 +122,9 @@ def train_architecture(
         The study's ``model`` config section (hyper-parameters, transfer learning).
     seed
         Training seed.
-    study_config
-        The whole study config section, hashed into the metadata.
+    provenance
+        The configuration that determines the model (data, ROI, training), hashed into the
+        metadata.
     drop_inseparable
         Leave out slices whose legs could not be separated.
     out_model, out_history
@@ -181,7 +182,7 @@ def train_architecture(
         "task": "dystrophinopathy (DMD/BMD) vs other muscle disease, one logit",
         "input_shape": list(x_train.shape[1:]),
         "seed": seed,
-        "config_hash": config_hash(study_config),
+        "config_hash": config_hash(provenance),
         "train_config": dict(config.__dict__),
         "training_subjects": sorted(train),
         "validation_subjects": sorted(val),

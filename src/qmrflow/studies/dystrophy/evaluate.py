@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qmrflow.errors import InputDataError
 from qmrflow.io import read_tsv, write_tsv
 from qmrflow.stats import (
     Proportion,
@@ -73,6 +74,27 @@ def _rater_columns(ratings: pd.DataFrame) -> list[str]:
     return [c for c in ratings.columns if c not in ("participant_id", "slice")]
 
 
+def validate_ratings(ratings: pd.DataFrame) -> None:
+    """Check a raters' table: ``participant_id``, at least two raters, calls 0 or 1.
+
+    Raises
+    ------
+    ValueError
+        Naming the column that is wrong.
+    """
+    if "participant_id" not in ratings.columns:
+        raise ValueError("ratings table has no participant_id column")
+    raters = _rater_columns(ratings)
+    if len(raters) < 2:
+        raise ValueError(f"ratings table needs at least two rater columns, got {raters}")
+    for rater in raters:
+        bad = sorted(set(ratings[rater].astype(str)) - {"0", "1"})
+        if bad:
+            raise ValueError(
+                f"ratings column {rater!r}: calls must be 1 (dystrophinopathy) or 0, got {bad}"
+            )
+
+
 def _level_of(ratings: pd.DataFrame) -> str:
     return "image" if "slice" in ratings.columns and ratings["slice"].notna().all() else "case"
 
@@ -95,8 +117,8 @@ def _rater_rows(
     raters = _rater_columns(ratings)
     if joined.empty:
         raise ValueError("no rated image/case matches a model prediction")
+    validate_ratings(ratings)
     frames = []
-    comparison = f"raters vs reference ({level} level)"
     for rater in raters:
         calls = joined[rater].astype(int).to_numpy()
         result = diagnostic_metrics(joined["truth"].to_numpy(), calls, confidence=confidence)
@@ -107,7 +129,7 @@ def _rater_rows(
         tidy(
             [fleiss_kappa(joined[raters].astype(int).to_numpy())],
             study=STUDY,
-            comparison=comparison.replace("vs reference", "among themselves"),
+            comparison=f"raters among themselves ({level} level)",
         )
     )
     logger.info("%d raters compared on %d %ss", len(raters), len(joined), level)
@@ -349,7 +371,13 @@ def run_evaluation(
 ) -> Evaluation:
     """Read the per-subject outputs, evaluate, and write every table named in ``outputs``."""
     table = pd.concat([read_tsv(p) for p in probabilities], ignore_index=True)
-    rating_table = read_tsv(ratings[0]) if ratings else None
+    rating_table = None
+    if ratings:
+        rating_table = read_tsv(ratings[0])
+        try:
+            validate_ratings(rating_table)
+        except ValueError as exc:
+            raise InputDataError(str(exc), path=ratings[0]) from exc
     descriptions = {}
     for path in metadata:
         meta = json.loads(Path(path).read_text())

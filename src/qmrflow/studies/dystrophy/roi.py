@@ -37,10 +37,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -486,33 +484,6 @@ def _check_shape(out_shape: tuple[int, int]) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
-_SLICE_ENTITY = re.compile(r"_slice-([0-9]+)_")
-
-
-def slice_numbers(paths: Sequence[str | os.PathLike[str]], *, subject: str) -> list[int]:
-    """Slice numbers of NIfTI slice files (``..._slice-<n>_T1w.nii.gz``), checked for gaps.
-
-    Raises
-    ------
-    InputDataError
-        A number is missing from the sequence 1..max (a missing slice file).
-    """
-    numbers = sorted(
-        int(m.group(1)) for p in paths if (m := _SLICE_ENTITY.search(Path(p).name)) is not None
-    )
-    if numbers:
-        missing = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))
-        if missing:
-            folder = Path(paths[0]).parent
-            expected = ", ".join(f"sub-{subject}_slice-{k}_T1w.nii.gz" for k in missing)
-            raise InputDataError(
-                f"missing slice(s) {missing} (found {numbers}); expected {expected}",
-                subject=subject,
-                path=folder,
-            )
-    return numbers
-
-
 def localise_subject(
     inputs: Sequence[str | os.PathLike[str]],
     *,
@@ -541,10 +512,10 @@ def localise_subject(
         The ROI table.
     """
     from qmrflow.io import save_nifti, write_tsv
-    from qmrflow.io.slices import load_slices
+    from qmrflow.io.slices import load_slices, slice_number
 
-    numbers = slice_numbers(inputs, subject=subject)
     images = load_slices(list(inputs), subject=subject)
+    numbers = sorted(n for n in map(slice_number, inputs) if n is not None)
     paths = list(inputs) if len(inputs) == len(images) else None
     crops, table = localise_rois(
         images, paths=paths, out_shape=out_shape, margin=margin, subject=subject
