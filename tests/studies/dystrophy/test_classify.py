@@ -104,10 +104,12 @@ def test_classify_writes_image_and_case_probabilities_and_cams(cohort):
     )
     images = table[table["level"] == "image"]
     case = table[table["level"] == "case"]
-    assert list(images["slice"]) == [1, 2]
-    assert case["probability"].iloc[0] == pytest.approx(images["probability"].mean())
+    assert list(images["slice"]) == [1, 2, 3]
+    assert list(images["usable"]) == [True, True, False]  # slice 3: legs not separable
+    usable = images.loc[images["usable"], "probability"]
+    assert case["probability"].iloc[0] == pytest.approx(usable.mean())
     cam = load_nifti(root / "cam.nii.gz", ndim=4).data
-    assert cam.shape == (64, 32, 2, 2)
+    assert cam.shape == (64, 32, 3, 2)
     assert (root / "cam.png").read_bytes()[:4] == b"\x89PNG"
     assert 0 <= cam[..., 1].min() and cam[..., 1].max() <= 1
 
@@ -176,3 +178,24 @@ def test_files_are_paired_with_subjects_by_name_not_order():
         subject_paths(paths, ["a", "b", "c"])
     with pytest.raises(ValueError, match=r"unexpected \['b'\]"):
         subject_paths(paths, ["a"])
+
+
+def test_a_case_without_separable_slices_is_excluded_not_failed(cohort, caplog):
+    root, _, _ = cohort
+    crops, table = make_subject(root, "z9", 1, separable=(False, False, False))
+    model = train(cohort)
+    result = classify_subject(
+        "z9",
+        crops_path=crops,
+        table_path=table,
+        models={"resnet10-lite": model},
+        primary="resnet10-lite",
+        aggregation="mean",
+        drop_inseparable=True,
+        out_probabilities=root / "z.tsv",
+        out_cam=root / "z.nii.gz",
+        out_overlay=root / "z.png",
+    )
+    case = result[result["level"] == "case"].iloc[0]
+    assert np.isnan(case["probability"]) and not case["usable"]
+    assert "could not be separated on any slice" in caplog.text

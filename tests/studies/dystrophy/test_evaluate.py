@@ -135,3 +135,30 @@ def test_rater_calls_must_be_binary(data):
             confidence=0.95,
             ratings=ratings,
         )
+
+
+def test_unusable_slices_and_cases_are_left_out_and_counted(data):
+    probabilities, participants, ratings = data
+    probabilities = probabilities.copy()
+    probabilities["usable"] = True
+    gone = probabilities["participant_id"] == "s00"
+    probabilities.loc[gone, "usable"] = False
+    probabilities.loc[gone & (probabilities["level"] == "case"), "probability"] = np.nan
+    result = evaluate_study(
+        probabilities,
+        participants,
+        architectures=["a", "b"],
+        primary="a",
+        threshold=0.5,
+        confidence=0.95,
+        ratings=ratings,
+    )
+    stats = result.statistics.set_index(["comparison", "measure", "statistic"])["value"]
+    excluded = "excluded: legs not separable"
+    assert stats[(excluded, "excluded_images", "count")] == 2
+    assert stats[(excluded, "excluded_cases", "count")] == 1
+    assert (
+        stats[("a vs reference (case)", "tp", "count")]
+        + stats[("a vs reference (case)", "fn", "count")]
+        == 11
+    )  # 12 positives, one excluded

@@ -248,13 +248,15 @@ def classify_subject(
     aggregation
         ``mean`` or ``max`` of the image probabilities gives the case probability.
     drop_inseparable
-        Leave out slices whose legs could not be separated (they get no probability).
+        Mark slices whose legs could not be separated as not usable: they are classified, but
+        the case probability ignores them and the evaluation leaves them out (as the paper
+        did). A case with no usable slice gets no case probability (NaN).
     out_probabilities
-        TSV: participant_id, architecture, level (image/case), slice, probability.
+        TSV: participant_id, architecture, level (image/case), slice, probability, usable.
     out_cam
-        4D NIfTI (X, Y, slices, 2): the crop and the CAM of each kept slice.
+        4D NIfTI (X, Y, slices, 2): the crop and the CAM of each slice.
     out_overlay
-        PNG: every kept slice with its CAM overlaid and its probability.
+        PNG: every slice with its CAM overlaid and its probability.
     threads
         CPU threads for torch.
 
@@ -264,14 +266,13 @@ def classify_subject(
         The probability table.
     """
     device = select_device(threads)
-    x, table = load_subject_crops(
-        crops_path, table_path, subject, drop_inseparable=drop_inseparable
-    )
-    if len(x) == 0:
-        raise InputDataError(
-            "no usable slice: the legs could not be separated on any slice",
-            subject=subject,
-            path=table_path,
+    x, table = load_subject_crops(crops_path, table_path, subject, drop_inseparable=False)
+    usable = table["separable"].astype(bool).to_numpy() | (not drop_inseparable)
+    if not usable.any():
+        logger.warning(
+            "sub-%s: the legs could not be separated on any slice; the case is excluded from "
+            "the evaluation (its slices are still classified)",
+            subject,
         )
     rows = []
     cam, primary_probability = None, None
@@ -279,13 +280,30 @@ def classify_subject(
         model, metadata = load_model(architecture, path, device)
         check_not_trained_on(subject, metadata, path)
         probability = 1.0 / (1.0 + np.exp(-predict_logits(model, x, device).astype(np.float64)))
-        case = float(probability.mean() if aggregation == "mean" else probability.max())
+        kept = probability[usable]
+        case = (
+            float("nan")
+            if kept.size == 0
+            else float(kept.mean() if aggregation == "mean" else kept.max())
+        )
         rows.extend(
-            {"architecture": architecture, "level": "image", "slice": int(s), "probability": p}
-            for s, p in zip(table["slice"], probability, strict=True)
+            {
+                "architecture": architecture,
+                "level": "image",
+                "slice": int(s),
+                "probability": p,
+                "usable": bool(u),
+            }
+            for s, p, u in zip(table["slice"], probability, usable, strict=True)
         )
         rows.append(
-            {"architecture": architecture, "level": "case", "slice": None, "probability": case}
+            {
+                "architecture": architecture,
+                "level": "case",
+                "slice": None,
+                "probability": case,
+                "usable": bool(usable.any()),
+            }
         )
         if architecture == primary:
             cam = class_activation_maps(architecture, model, x, device)

@@ -70,6 +70,13 @@ def label_predictions(
     return table
 
 
+def usable_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows the statistics use: without slices (and cases) marked not usable."""
+    if "usable" not in predictions.columns:
+        return predictions
+    return predictions[predictions["usable"].astype(bool)]
+
+
 def _rater_columns(ratings: pd.DataFrame) -> list[str]:
     return [c for c in ratings.columns if c not in ("participant_id", "slice")]
 
@@ -134,6 +141,35 @@ def _rater_rows(
     )
     logger.info("%d raters compared on %d %ss", len(raters), len(joined), level)
     return frames
+
+
+@dataclass(frozen=True)
+class _Exclusions:
+    """Counts of images and cases left out because the legs could not be separated."""
+
+    predictions: pd.DataFrame
+    architecture: str
+
+    def to_rows(self) -> list[dict]:
+        table = self.predictions[self.predictions["architecture"] == self.architecture]
+        rows = []
+        for level in ("image", "case"):
+            sub = table[table["level"] == level]
+            excluded = len(sub) - len(usable_predictions(sub))
+            rows.append(
+                {
+                    "measure": f"excluded_{level}s",
+                    "statistic": "count",
+                    "value": float(excluded),
+                    "ci_low": float("nan"),
+                    "ci_high": float("nan"),
+                    "p": float("nan"),
+                    "n": len(sub),
+                    "method": "slices whose legs could not be separated (dropped as in "
+                    "the paper); cases with no usable slice",
+                }
+            )
+        return rows
 
 
 @dataclass(frozen=True)
@@ -203,8 +239,16 @@ def evaluate_study(
     Evaluation
         The tables.
     """
-    predictions = label_predictions(probabilities, participants, threshold)
-    tidy_frames, roc_frames, comparison_rows = [], [], []
+    labelled = label_predictions(probabilities, participants, threshold)
+    predictions = usable_predictions(labelled)
+    tidy_frames = [
+        tidy(
+            _Exclusions(labelled, architectures[0]),
+            study=STUDY,
+            comparison="excluded: legs not separable",
+        )
+    ]
+    roc_frames, comparison_rows = [], []
     for architecture in architectures:
         for level in ("image", "case"):
             sub = predictions[
@@ -262,7 +306,7 @@ def evaluate_study(
     metrics_table = _metrics_table(statistics, primary)
     paper_comparison = _paper_comparison(statistics, primary)
     return Evaluation(
-        predictions=predictions,
+        predictions=labelled,
         statistics=statistics,
         metrics=metrics_table,
         roc=pd.concat(roc_frames, ignore_index=True),

@@ -14,6 +14,7 @@ from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.figures.roc import plot_roc
 from qmrflow.io import load_nifti, read_tsv
 from qmrflow.stats import roc_curve_auc
+from qmrflow.studies.dystrophy.evaluate import usable_predictions
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def run_figures(
     outputs: Mapping[str, PathLike],
 ) -> None:
     """Read the group tables and write every figure named in ``outputs``."""
-    table = read_tsv(predictions)
+    table = usable_predictions(read_tsv(predictions))
     plot_roc_figure(table, read_tsv(statistics), architectures, outputs["roc"])
     plot_cam_panel(cams, table, architectures[0], outputs["cam_panel"])
     plot_training_curves(
