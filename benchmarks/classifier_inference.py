@@ -35,6 +35,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("qmrflow").setLevel(logging.WARNING)
     device = select_device(args.threads)
     x = np.random.default_rng(0).random((args.images, 1, *args.shape)).astype(np.float32)
     logger.info(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qmrflow.stats.tidy import TIDY_COLUMNS
 from qmrflow.studies.dystrophy.simulate import demo_participants, write_case
 
 from .conftest import TINY, planned_jobs, run_snakemake
@@ -49,18 +50,7 @@ def test_demo_runs_end_to_end(demo_run):
     assert set(predictions["participant_id"]) == test_ids  # only the test split is evaluated
     assert predictions["probability"].between(0, 1).all()
     statistics = pd.read_csv(group / "statistics.tsv", sep="\t")
-    assert {
-        "study",
-        "comparison",
-        "measure",
-        "statistic",
-        "value",
-        "ci_low",
-        "ci_high",
-        "p",
-        "n",
-        "method",
-    } == set(statistics.columns)
+    assert list(statistics.columns) == list(TIDY_COLUMNS)
     assert {"accuracy", "auc", "fleiss_kappa", "cohen_kappa", "lr_positive"} <= set(
         statistics["measure"]
     )

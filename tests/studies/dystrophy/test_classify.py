@@ -66,6 +66,22 @@ def train(cohort, architecture="resnet10-lite", **model):
     return out
 
 
+def classify(root, subject, crops, table, model, name="p"):
+    """classify_subject with the test defaults; outputs named ``<name>.*`` under ``root``."""
+    return classify_subject(
+        subject,
+        crops_path=crops,
+        table_path=table,
+        models={"resnet10-lite": model},
+        primary="resnet10-lite",
+        aggregation="mean",
+        drop_inseparable=True,
+        out_probabilities=root / f"{name}.tsv",
+        out_cam=root / f"{name}.nii.gz",
+        out_overlay=root / f"{name}.png",
+    )
+
+
 def test_inseparable_slices_are_dropped(cohort):
     _, _, paths = cohort
     x, table = load_subject_crops(*paths["t0"], "t0", drop_inseparable=True)
@@ -90,18 +106,7 @@ def test_training_writes_checkpoint_with_provenance(cohort):
 def test_classify_writes_image_and_case_probabilities_and_cams(cohort):
     root, _, paths = cohort
     model = train(cohort)
-    table = classify_subject(
-        "x0",
-        crops_path=paths["x0"][0],
-        table_path=paths["x0"][1],
-        models={"resnet10-lite": model},
-        primary="resnet10-lite",
-        aggregation="mean",
-        drop_inseparable=True,
-        out_probabilities=root / "p.tsv",
-        out_cam=root / "cam.nii.gz",
-        out_overlay=root / "cam.png",
-    )
+    table = classify(root, "x0", *paths["x0"], model, name="cam")
     images = table[table["level"] == "image"]
     case = table[table["level"] == "case"]
     assert list(images["slice"]) == [1, 2, 3]
@@ -118,18 +123,7 @@ def test_evaluating_a_training_subject_is_refused(cohort):
     root, _, paths = cohort
     model = train(cohort)
     with pytest.raises(ModelError, match=r"sub-t1: model .* trained/selected on this subject"):
-        classify_subject(
-            "t1",
-            crops_path=paths["t1"][0],
-            table_path=paths["t1"][1],
-            models={"resnet10-lite": model},
-            primary="resnet10-lite",
-            aggregation="mean",
-            drop_inseparable=True,
-            out_probabilities=root / "p.tsv",
-            out_cam=root / "c.nii.gz",
-            out_overlay=root / "c.png",
-        )
+        classify(root, "t1", *paths["t1"], model)
     assert not (root / "p.tsv").exists()
     with pytest.raises(ModelError):
         check_not_trained_on("v0", {"validation_subjects": ["v0"]}, model)
@@ -184,18 +178,7 @@ def test_a_case_without_separable_slices_is_excluded_not_failed(cohort, caplog):
     root, _, _ = cohort
     crops, table = make_subject(root, "z9", 1, separable=(False, False, False))
     model = train(cohort)
-    result = classify_subject(
-        "z9",
-        crops_path=crops,
-        table_path=table,
-        models={"resnet10-lite": model},
-        primary="resnet10-lite",
-        aggregation="mean",
-        drop_inseparable=True,
-        out_probabilities=root / "z.tsv",
-        out_cam=root / "z.nii.gz",
-        out_overlay=root / "z.png",
-    )
+    result = classify(root, "z9", crops, table, model, name="z")
     case = result[result["level"] == "case"].iloc[0]
     assert np.isnan(case["probability"]) and not case["usable"]
     assert "could not be separated on any slice" in caplog.text

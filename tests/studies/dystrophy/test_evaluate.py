@@ -10,6 +10,18 @@ from qmrflow.stats import diagnostic_metrics, fleiss_kappa, roc_curve_auc
 from qmrflow.studies.dystrophy.evaluate import evaluate_study, label_predictions
 
 
+def evaluate(probabilities, participants, ratings, architectures=("a", "b")):
+    return evaluate_study(
+        probabilities,
+        participants,
+        architectures=list(architectures),
+        primary="a",
+        threshold=0.5,
+        confidence=0.95,
+        ratings=ratings,
+    )
+
+
 @pytest.fixture
 def data():
     rng = np.random.default_rng(1)
@@ -56,15 +68,7 @@ def data():
 
 def test_metrics_match_the_statistics_engine(data):
     probabilities, participants, ratings = data
-    result = evaluate_study(
-        probabilities,
-        participants,
-        architectures=["a", "b"],
-        primary="a",
-        threshold=0.5,
-        confidence=0.95,
-        ratings=ratings,
-    )
+    result = evaluate(probabilities, participants, ratings)
     images = result.predictions.query("architecture == 'a' and level == 'image'")
     expected = diagnostic_metrics(images["truth"], images["call"])
     got = result.metrics.query("level == 'image'").set_index("measure")["value"]
@@ -82,15 +86,7 @@ def test_metrics_match_the_statistics_engine(data):
 
 def test_tables_hold_the_paper_beside_ours(data):
     probabilities, participants, ratings = data
-    result = evaluate_study(
-        probabilities,
-        participants,
-        architectures=["a", "b"],
-        primary="a",
-        threshold=0.5,
-        confidence=0.95,
-        ratings=ratings,
-    )
+    result = evaluate(probabilities, participants, ratings)
     comparison = result.model_comparison
     assert list(comparison["architecture"][:2]) == ["a", "b"]
     assert {"ResNet50", "VGG-19", "DenseNet201"} <= set(comparison["architecture"])
@@ -103,15 +99,7 @@ def test_tables_hold_the_paper_beside_ours(data):
 
 def test_works_without_ratings(data):
     probabilities, participants, _ = data
-    result = evaluate_study(
-        probabilities,
-        participants,
-        architectures=["a"],
-        primary="a",
-        threshold=0.5,
-        confidence=0.95,
-        ratings=None,
-    )
+    result = evaluate(probabilities, participants, None, architectures=("a",))
     assert "fleiss_kappa" not in set(result.statistics["measure"])
 
 
@@ -126,15 +114,7 @@ def test_rater_calls_must_be_binary(data):
     ratings = ratings.astype({"rater2": object})
     ratings.loc[0, "rater2"] = "yes"
     with pytest.raises(ValueError, match=r"ratings column 'rater2': calls must be 1 .* \['yes'\]"):
-        evaluate_study(
-            probabilities,
-            participants,
-            architectures=["a"],
-            primary="a",
-            threshold=0.5,
-            confidence=0.95,
-            ratings=ratings,
-        )
+        evaluate(probabilities, participants, ratings, architectures=("a",))
 
 
 def test_unusable_slices_and_cases_are_left_out_and_counted(data):
@@ -144,15 +124,7 @@ def test_unusable_slices_and_cases_are_left_out_and_counted(data):
     gone = probabilities["participant_id"] == "s00"
     probabilities.loc[gone, "usable"] = False
     probabilities.loc[gone & (probabilities["level"] == "case"), "probability"] = np.nan
-    result = evaluate_study(
-        probabilities,
-        participants,
-        architectures=["a", "b"],
-        primary="a",
-        threshold=0.5,
-        confidence=0.95,
-        ratings=ratings,
-    )
+    result = evaluate(probabilities, participants, ratings)
     stats = result.statistics.set_index(["comparison", "measure", "statistic"])["value"]
     excluded = "excluded: legs not separable"
     assert stats[(excluded, "excluded_images", "count")] == 2
