@@ -17,7 +17,6 @@ from qmrflow.studies.dystrophy.classify import (
     check_not_trained_on,
     classify_subject,
     load_subject_crops,
-    select_subjects,
     subject_paths,
     train_architecture,
 )
@@ -152,17 +151,6 @@ def test_wrong_backbone_checksum_is_refused(cohort):
     save_checkpoint(build_classifier("resnet10-lite").state_dict(), backbone, {})
     with pytest.raises(ModelError, match="sha256 mismatch"):
         train(cohort, pretrained_backbone=str(backbone), pretrained_sha256="0" * 64)
-
-
-def test_select_subjects():
-    table = pd.DataFrame(
-        {
-            "participant_id": ["a", "b", "c"],
-            "diagnosis": ["DMD", "LGMD2A", "BMD"],
-            "split": ["train", "train", "test"],
-        }
-    )
-    assert select_subjects(table, "train", {"DMD", "BMD"}) == {"a": 1, "b": 0}
 
 
 def test_files_are_paired_with_subjects_by_name_not_order():

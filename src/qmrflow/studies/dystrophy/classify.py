@@ -330,17 +330,6 @@ def classify_subject(
     return result
 
 
-def select_subjects(
-    participants: pd.DataFrame, split: str, positive: frozenset[str] | set[str]
-) -> dict[str, int]:
-    """Subject -> label (1 if the diagnosis is positive) for one split, in table order."""
-    rows = participants.loc[participants["split"] == split]
-    return {
-        str(pid): int(diag in positive)
-        for pid, diag in zip(rows["participant_id"], rows["diagnosis"], strict=True)
-    }
-
-
 def subject_paths(paths: Sequence[PathLike], subjects: Sequence[str]) -> dict[str, PathLike]:
     """Map each subject to its file by the ``sub-<label>_`` prefix of the file name.
 

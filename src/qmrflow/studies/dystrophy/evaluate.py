@@ -28,12 +28,12 @@ from qmrflow.stats import (
     tidy,
 )
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER, SAME_ARCHITECTURE, TABLE_1
+from qmrflow.studies.dystrophy.simulate import POSITIVE_DIAGNOSES
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 STUDY = "dystrophy"
-POSITIVE = frozenset({"DMD", "BMD"})
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def label_predictions(
     unknown = table.loc[table["diagnosis"].isna(), "participant_id"].unique()
     if len(unknown):
         raise ValueError(f"predictions for subjects not in the participants table: {list(unknown)}")
-    table["truth"] = table["diagnosis"].isin(POSITIVE).astype(int)
+    table["truth"] = table["diagnosis"].isin(POSITIVE_DIAGNOSES).astype(int)
     table["call"] = (table["probability"] >= threshold).astype(int)
     return table
 
