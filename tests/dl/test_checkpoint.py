@@ -59,3 +59,10 @@ def test_pickled_code_is_not_executed(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_same_weights_give_the_same_checksum(tmp_path):
+    state = {"w": torch.ones(3)}
+    first = save_checkpoint(state, tmp_path / "a.pt", {})
+    second = save_checkpoint(state, tmp_path / "b" / "other_name.pt", {})
+    assert first == second

@@ -10,6 +10,7 @@ touches it and no arbitrary code can run.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -70,9 +71,14 @@ def save_checkpoint(
         JSON-serialisable provenance; package versions and a UTC timestamp are added.
     """
     cpu_state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    # Serialise in memory: torch.save names the archive's inner folder after the file it
+    # writes, so saving to a temporary file would give identical weights different checksums.
+    buffer = io.BytesIO()
+    torch.save(cpu_state, buffer)
+    payload = buffer.getvalue()
+    digest = hashlib.sha256(payload).hexdigest()
     with atomic_output(path) as tmp:
-        torch.save(cpu_state, tmp)
-        digest = sha256sum(tmp)
+        tmp.write_bytes(payload)
     record = {
         **metadata,
         "sha256": digest,
