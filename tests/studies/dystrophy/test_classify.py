@@ -83,10 +83,10 @@ def classify(root, subject, crops, table, model, name="p"):
 
 def test_inseparable_slices_are_dropped(cohort):
     _, _, paths = cohort
-    x, table = load_subject_crops(*paths["t0"], "t0", drop_inseparable=True)
+    x, table, _ = load_subject_crops(*paths["t0"], "t0", drop_inseparable=True)
     assert x.shape == (2, 1, 64, 32)
     assert list(table["slice"]) == [1, 2]
-    x, _ = load_subject_crops(*paths["t0"], "t0", drop_inseparable=False)
+    x, _, _ = load_subject_crops(*paths["t0"], "t0", drop_inseparable=False)
     assert len(x) == 3
 
 

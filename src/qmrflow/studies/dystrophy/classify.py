@@ -37,8 +37,8 @@ PathLike = str | os.PathLike[str]
 
 def load_subject_crops(
     crops_path: PathLike, table_path: PathLike, subject: str, *, drop_inseparable: bool
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """A subject's ROI crops as a network input stack, with their ROI table.
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """A subject's ROI crops as a network input stack, with their ROI table and affine.
 
     Parameters
     ----------
@@ -57,8 +57,11 @@ def load_subject_crops(
         (N, 1, X, Y) float32.
     table : pandas.DataFrame
         The rows of the kept slices.
+    affine : numpy.ndarray
+        The crops' affine, for outputs written on the same grid.
     """
-    crops = load_nifti(crops_path, subject=subject, ndim=3).data
+    image = load_nifti(crops_path, subject=subject, ndim=3)
+    crops = image.data
     table = read_tsv(table_path, subject=subject)
     if len(table) != crops.shape[2]:
         raise InputDataError(
@@ -72,7 +75,8 @@ def load_subject_crops(
         else np.ones(len(table), dtype=bool)
     )
     x = np.moveaxis(crops, 2, 0)[keep][:, None]
-    return np.ascontiguousarray(x, dtype=np.float32), table.loc[keep].reset_index(drop=True)
+    kept = table.loc[keep].reset_index(drop=True)
+    return np.ascontiguousarray(x, dtype=np.float32), kept, image.affine
 
 
 def _stack(
@@ -83,7 +87,7 @@ def _stack(
 ) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for subject, label in subjects.items():
-        x, _ = load_subject_crops(
+        x, _, _ = load_subject_crops(
             crops[subject], tables[subject], subject, drop_inseparable=drop_inseparable
         )
         xs.append(x)
@@ -266,7 +270,7 @@ def classify_subject(
         The probability table.
     """
     device = select_device(threads)
-    x, table = load_subject_crops(crops_path, table_path, subject, drop_inseparable=False)
+    x, table, affine = load_subject_crops(crops_path, table_path, subject, drop_inseparable=False)
     usable = table["separable"].astype(bool).to_numpy() | (not drop_inseparable)
     if not usable.any():
         logger.warning(
@@ -275,7 +279,7 @@ def classify_subject(
             subject,
         )
     rows = []
-    cam, primary_probability = None, None
+    cam, primary_result = None, None
     for architecture, path in models.items():
         model, metadata = load_model(architecture, path, device)
         check_not_trained_on(subject, metadata, path)
@@ -307,21 +311,22 @@ def classify_subject(
         )
         if architecture == primary:
             cam = class_activation_maps(architecture, model, x, device)
-            primary_probability = (probability, case)
+            primary_result = (probability, case)
     if cam is None:
         raise ValueError(f"primary architecture {primary!r} is not among the models")
     result = pd.DataFrame(rows)
     result.insert(0, "participant_id", subject)
     result["slice"] = result["slice"].astype("Int64")
     write_tsv(result, out_probabilities)
-    affine = load_nifti(crops_path, subject=subject, ndim=3).affine
-    probability, case = primary_probability
-    titles = [f"slice {s}: p={p:.2f}" for s, p in zip(table["slice"], probability, strict=True)]
+    primary_probability, primary_case = primary_result
+    titles = [
+        f"slice {s}: p={p:.2f}" for s, p in zip(table["slice"], primary_probability, strict=True)
+    ]
     figure = overlay_grid(
         list(x[:, 0]),
         list(cam),
         titles,
-        suptitle=f"sub-{subject}: {primary} class activation maps, case p={case:.2f}",
+        suptitle=f"sub-{subject}: {primary} class activation maps, case p={primary_case:.2f}",
     )
     save_figure(figure, out_overlay)
     save_nifti(
