@@ -51,14 +51,14 @@ from scipy.stats import norm
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as _sm_fleiss_kappa
 
-from qmrflow.stats.diagnostic import (
+from qmrflow.stats._checks import (
     NAN,
-    _as_1d,
-    _check_confidence,
-    _check_no_missing,
-    _check_same_length,
-    _row,
-    _z,
+    as_1d,
+    check_confidence,
+    check_no_missing,
+    check_same_length,
+    critical_z,
+    row,
 )
 
 __all__ = ["KappaResult", "cohen_kappa", "fleiss_kappa"]
@@ -119,7 +119,7 @@ class KappaResult:
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows: kappa (with CI and p), SE, null SE, z, observed and chance agreement."""
         return [
-            _row(
+            row(
                 self.measure,
                 "estimate",
                 self.kappa,
@@ -129,17 +129,17 @@ class KappaResult:
                 n=self.n,
                 method=self.method,
             ),
-            _row(self.measure, "se", self.se, n=self.n, method=self.method),
-            _row(self.measure, "se_null", self.se_null, n=self.n, method=self.method),
-            _row(self.measure, "z", self.z, p=self.p, n=self.n, method=self.method),
-            _row(
+            row(self.measure, "se", self.se, n=self.n, method=self.method),
+            row(self.measure, "se_null", self.se_null, n=self.n, method=self.method),
+            row(self.measure, "z", self.z, p=self.p, n=self.n, method=self.method),
+            row(
                 self.measure,
                 "observed_agreement",
                 self.observed_agreement,
                 n=self.n,
                 method=self.method,
             ),
-            _row(
+            row(
                 self.measure,
                 "expected_agreement",
                 self.expected_agreement,
@@ -180,10 +180,10 @@ def cohen_kappa(
     ValueError
         Empty input, unequal lengths, missing values, or a rating not in ``categories``.
     """
-    confidence = _check_confidence(confidence)
-    ratings_a = _as_1d(a, "a")
-    ratings_b = _as_1d(b, "b")
-    _check_same_length(ratings_a, ratings_b, "a", "b")
+    confidence = check_confidence(confidence)
+    ratings_a = as_1d(a, "a")
+    ratings_b = as_1d(b, "b")
+    check_same_length(ratings_a, ratings_b, "a", "b")
     if categories is None:
         try:
             levels = np.unique(np.concatenate([ratings_a, ratings_b]))
@@ -193,7 +193,7 @@ def cohen_kappa(
                 "pass labels of one type"
             ) from None
     else:
-        levels = _as_1d(np.asarray(list(categories)), "categories")
+        levels = as_1d(np.asarray(list(categories)), "categories")
         if np.unique(levels).size != levels.size:
             raise ValueError("categories contains duplicates")
     index_a = _category_index(ratings_a, levels, "a")
@@ -246,7 +246,7 @@ def _cohen_from_table(counts: np.ndarray, confidence: float) -> KappaResult:
     var0 = (p_e + p_e**2 - float(np.sum(rows * cols * (rows + cols)))) / (n * (1.0 - p_e) ** 2)
     se0 = math.sqrt(max(var0, 0.0))
     z, p_value = _z_test(kappa, se0)
-    half = _z(confidence) * se
+    half = critical_z(confidence) * se
     return KappaResult(
         kappa=kappa,
         se=se,
@@ -298,7 +298,7 @@ def fleiss_kappa(ratings: ArrayLike) -> KappaResult:
         raise ValueError("ratings is empty (no subjects)")
     if n_raters < 2:
         raise ValueError(f"ratings needs at least 2 raters (columns), got {n_raters}")
-    _check_no_missing(array, "ratings")
+    check_no_missing(array, "ratings")
 
     try:
         counts, _categories = aggregate_raters(array)

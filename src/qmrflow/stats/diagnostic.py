@@ -13,22 +13,28 @@ Methods
   applied, so a zero cell gives an infinite or zero ratio whose interval is reported as NaN
   (see :class:`RatioEstimate`).
 
-The private input checks at the bottom of this module are shared by the other ``qmrflow.stats``
-modules so that every function rejects bad input with the same, variable-naming messages.
+Input checks are shared with the other ``qmrflow.stats`` modules (``qmrflow.stats._checks``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
+
+from qmrflow.stats._checks import (
+    NAN,
+    as_count,
+    binary_labels,
+    check_confidence,
+    check_same_length,
+    critical_z,
+    row,
+)
 
 __all__ = [
     "DiagnosticMetrics",
@@ -40,8 +46,6 @@ __all__ = [
 
 WILSON_METHOD = "Wilson score interval without continuity correction (Newcombe 1998, method 3)"
 LR_METHOD = "log method (Simel, Samsa & Matchar 1991); no continuity correction"
-
-NAN = float("nan")
 
 
 def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -70,13 +74,13 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, 
         ``successes`` or ``n`` is not an integer, ``n < 1``, ``successes`` is outside
         ``[0, n]``, or ``confidence`` is not in (0, 1).
     """
-    successes = _as_count(successes, "successes")
-    n = _as_count(n, "n")
+    successes = as_count(successes, "successes")
+    n = as_count(n, "n")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if successes > n:
         raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
-    alpha = 1.0 - _check_confidence(confidence)
+    alpha = 1.0 - check_confidence(confidence)
     low, high = proportion_confint(successes, n, alpha=alpha, method="wilson")
     # The exact bounds are 0 at successes = 0 and 1 at successes = n; floating point gives
     # e.g. 5.6e-17 and 0.9999999999999999, so pin them (and keep low <= p <= high).
@@ -112,18 +116,18 @@ class Proportion:
     @classmethod
     def from_counts(cls, successes: int, n: int, confidence: float = 0.95) -> Proportion:
         """Build from counts; ``n == 0`` gives NaN estimate and interval instead of an error."""
-        successes = _as_count(successes, "successes")
-        n = _as_count(n, "n")
+        successes = as_count(successes, "successes")
+        n = as_count(n, "n")
         if successes > n:
             raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
         if n == 0:
-            return cls(NAN, NAN, NAN, 0, 0, _check_confidence(confidence))
+            return cls(NAN, NAN, NAN, 0, 0, check_confidence(confidence))
         low, high = wilson_ci(successes, n, confidence)
         return cls(successes / n, low, high, successes, n, confidence)
 
     def to_row(self, measure: str) -> dict[str, Any]:
         """One tidy row (see :func:`qmrflow.stats.tidy.tidy`) for this proportion."""
-        return _row(
+        return row(
             measure,
             "estimate",
             self.estimate,
@@ -162,7 +166,7 @@ class RatioEstimate:
 
     def to_row(self, measure: str, *, n: int | None = None) -> dict[str, Any]:
         """One tidy row for this ratio."""
-        return _row(
+        return row(
             measure, "estimate", self.estimate, self.ci_low, self.ci_high, n=n, method=LR_METHOD
         )
 
@@ -206,12 +210,12 @@ class DiagnosticMetrics:
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows: the four cell counts, five proportions, F1 and both likelihood ratios."""
         rows = [
-            _row(name, "count", float(value), n=self.n, method="2x2 table (positive class 1)")
+            row(name, "count", float(value), n=self.n, method="2x2 table (positive class 1)")
             for name, value in (("tp", self.tp), ("fp", self.fp), ("tn", self.tn), ("fn", self.fn))
         ]
         for name in ("accuracy", "sensitivity", "specificity", "ppv", "npv"):
             rows.append(getattr(self, name).to_row(name))
-        rows.append(_row("f1", "estimate", self.f1, n=self.n, method="2·tp / (2·tp + fp + fn)"))
+        rows.append(row("f1", "estimate", self.f1, n=self.n, method="2·tp / (2·tp + fp + fn)"))
         rows.append(self.lr_positive.to_row("lr_positive", n=self.n))
         rows.append(self.lr_negative.to_row("lr_negative", n=self.n))
         return rows
@@ -249,10 +253,10 @@ def diagnostic_metrics(
     ``fn`` and ``tn``. No continuity correction is applied, so the reported values are the
     plain maximum-likelihood ratios.
     """
-    confidence = _check_confidence(confidence)
-    truth = _binary_labels(y_true, "y_true")
-    pred = _binary_labels(y_pred, "y_pred")
-    _check_same_length(truth, pred, "y_true", "y_pred")
+    confidence = check_confidence(confidence)
+    truth = binary_labels(y_true, "y_true")
+    pred = binary_labels(y_pred, "y_pred")
+    check_same_length(truth, pred, "y_true", "y_pred")
 
     tp = int(np.count_nonzero(truth & pred))
     fp = int(np.count_nonzero(~truth & pred))
@@ -296,7 +300,7 @@ def _likelihood_ratio(
         return RatioEstimate(estimate, NAN, NAN, NAN, confidence)
     estimate = p_diseased / p_healthy
     se_log = math.sqrt(1 / x_diseased - 1 / n_diseased + 1 / x_healthy - 1 / n_healthy)
-    half_width = _z(confidence) * se_log
+    half_width = critical_z(confidence) * se_log
     log_estimate = math.log(estimate)
     return RatioEstimate(
         estimate,
@@ -305,113 +309,3 @@ def _likelihood_ratio(
         se_log,
         confidence,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Shared helpers (private to qmrflow.stats)
-# --------------------------------------------------------------------------------------------
-
-
-def _row(
-    measure: str,
-    statistic: str,
-    value: float,
-    ci_low: float = NAN,
-    ci_high: float = NAN,
-    *,
-    p: float = NAN,
-    n: int | None = None,
-    method: str = "",
-) -> dict[str, Any]:
-    """A tidy row dict with exactly the keys :func:`qmrflow.stats.tidy.tidy` expects."""
-    return {
-        "measure": measure,
-        "statistic": statistic,
-        "value": float(value),
-        "ci_low": float(ci_low),
-        "ci_high": float(ci_high),
-        "p": float(p),
-        "n": n,
-        "method": method,
-    }
-
-
-def _z(confidence: float) -> float:
-    """Two-sided standard-normal critical value for ``confidence``."""
-    return float(norm.ppf(0.5 + confidence / 2.0))
-
-
-def _check_confidence(confidence: float) -> float:
-    try:
-        value = float(confidence)
-    except (TypeError, ValueError):
-        raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    return value
-
-
-def _as_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def _as_1d(values: ArrayLike | Sequence[Any], name: str) -> np.ndarray:
-    """1-D array, non-empty, without missing values (NaN/None/pd.NA)."""
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name} is empty")
-    _check_no_missing(array, name)
-    return array
-
-
-def _check_no_missing(array: np.ndarray, name: str) -> None:
-    if array.dtype.kind in "fc":
-        missing = np.isnan(array)
-    elif array.dtype.kind == "O":
-        missing = np.asarray(pd.isna(array), dtype=bool)  # None, NaN, pd.NA, NaT
-    else:
-        return
-    if missing.any():
-        first = int(np.flatnonzero(missing.ravel())[0])
-        raise ValueError(
-            f"{name} contains {int(missing.sum())} missing value(s) (NaN/None), "
-            f"first at flat index {first}"
-        )
-
-
-def _binary_labels(values: ArrayLike, name: str) -> np.ndarray:
-    """Boolean array from labels that must all be 0 or 1 (bools accepted)."""
-    array = _as_1d(values, name)
-    if array.dtype.kind == "b":
-        return array
-    if array.dtype.kind not in "iuf":
-        try:
-            array = array.astype(float)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"{name} must contain only the labels 0 and 1, got dtype {array.dtype}"
-            ) from None
-    bad = (array != 0) & (array != 1)
-    if bad.any():
-        offending = np.unique(array[bad])[:5]
-        raise ValueError(
-            f"{name} must contain only the labels 0 and 1 (1 = positive); "
-            f"found {offending.tolist()}"
-        )
-    return array == 1
-
-
-def _check_same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same length, got {a.shape[0]} and {b.shape[0]}"
-        )

@@ -28,14 +28,14 @@ from numpy.typing import ArrayLike
 from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_curve
 
-from qmrflow.stats.diagnostic import (
+from qmrflow.stats._checks import (
     NAN,
-    _as_1d,
-    _binary_labels,
-    _check_confidence,
-    _check_same_length,
-    _row,
-    _z,
+    as_1d,
+    binary_labels,
+    check_confidence,
+    check_same_length,
+    critical_z,
+    row,
 )
 
 __all__ = ["DelongTestResult", "RocResult", "delong_test", "roc_curve_auc"]
@@ -92,10 +92,10 @@ class RocResult:
         """Tidy rows: AUC (with CI), its standard error, and the class sizes."""
         n = self.n_positive + self.n_negative
         return [
-            _row("auc", "estimate", self.auc, self.ci_low, self.ci_high, n=n, method=AUC_METHOD),
-            _row("auc", "se", self.auc_se, n=n, method=AUC_METHOD),
-            _row("n_positive", "count", self.n_positive, n=n, method="cases labelled 1"),
-            _row("n_negative", "count", self.n_negative, n=n, method="cases labelled 0"),
+            row("auc", "estimate", self.auc, self.ci_low, self.ci_high, n=n, method=AUC_METHOD),
+            row("auc", "se", self.auc_se, n=n, method=AUC_METHOD),
+            row("n_positive", "count", self.n_positive, n=n, method="cases labelled 1"),
+            row("n_negative", "count", self.n_negative, n=n, method="cases labelled 0"),
         ]
 
 
@@ -143,9 +143,9 @@ class DelongTestResult:
         """Tidy rows: both AUCs, their difference (with CI and p), its SE and the z statistic."""
         n = self.n_positive + self.n_negative
         return [
-            _row("auc_a", "estimate", self.auc_a, n=n, method="Mann-Whitney AUC"),
-            _row("auc_b", "estimate", self.auc_b, n=n, method="Mann-Whitney AUC"),
-            _row(
+            row("auc_a", "estimate", self.auc_a, n=n, method="Mann-Whitney AUC"),
+            row("auc_b", "estimate", self.auc_b, n=n, method="Mann-Whitney AUC"),
+            row(
                 "auc_difference",
                 "estimate",
                 self.difference,
@@ -155,8 +155,8 @@ class DelongTestResult:
                 n=n,
                 method=DELONG_TEST_METHOD,
             ),
-            _row("auc_difference", "se", self.se, n=n, method=DELONG_TEST_METHOD),
-            _row("auc_difference", "z", self.z, p=self.p, n=n, method=DELONG_TEST_METHOD),
+            row("auc_difference", "se", self.se, n=n, method=DELONG_TEST_METHOD),
+            row("auc_difference", "z", self.z, p=self.p, n=n, method=DELONG_TEST_METHOD),
         ]
 
 
@@ -183,14 +183,14 @@ def roc_curve_auc(y_true: ArrayLike, scores: ArrayLike, confidence: float = 0.95
         Empty input, unequal lengths, NaN or infinite scores, labels other than 0/1, or only
         one class present; the message names the offending argument.
     """
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     truth, score_matrix = _validate_roc_input(y_true, {"scores": scores})
     aucs, cov, n_pos, n_neg = _fast_delong(truth, score_matrix)
     auc = float(aucs[0])
     se = math.sqrt(cov[0, 0]) if np.isfinite(cov[0, 0]) else NAN
     if se == 0.0:
         logger.debug("AUC %.4f has zero DeLong variance (classes perfectly separated)", auc)
-    half = _z(confidence) * se
+    half = critical_z(confidence) * se
     fpr, tpr, thresholds = roc_curve(truth, score_matrix[0], pos_label=1)
     return RocResult(
         fpr=_readonly(fpr),
@@ -230,7 +230,7 @@ def delong_test(
         As for :func:`roc_curve_auc`, for any of the three arrays; also when either class has
         fewer than 2 cases (the DeLong covariance needs at least 2 per class).
     """
-    confidence = _check_confidence(confidence)
+    confidence = check_confidence(confidence)
     truth, score_matrix = _validate_roc_input(y_true, {"scores_a": scores_a, "scores_b": scores_b})
     aucs, cov, n_pos, n_neg = _fast_delong(truth, score_matrix)
     if min(n_pos, n_neg) < 2:
@@ -250,7 +250,7 @@ def delong_test(
     else:
         z = difference / se
         p = float(2.0 * norm.sf(abs(z)))
-    half = _z(confidence) * se
+    half = critical_z(confidence) * se
     denom = math.sqrt(cov[0, 0] * cov[1, 1])
     return DelongTestResult(
         auc_a=float(aucs[0]),
@@ -272,16 +272,16 @@ def _validate_roc_input(
     y_true: ArrayLike, named_scores: dict[str, ArrayLike]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boolean labels and a (k, N) float score matrix, or a ValueError naming the culprit."""
-    truth = _binary_labels(y_true, "y_true")
+    truth = binary_labels(y_true, "y_true")
     rows = []
     for name, values in named_scores.items():
-        array = _as_1d(values, name)
+        array = as_1d(values, name)
         if array.dtype.kind not in "biuf":
             raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
         array = array.astype(float)
         if not np.isfinite(array).all():
             raise ValueError(f"{name} contains infinite values")
-        _check_same_length(truth, array, "y_true", name)
+        check_same_length(truth, array, "y_true", name)
         rows.append(array)
     n_pos = int(truth.sum())
     if n_pos == 0 or n_pos == truth.size:
