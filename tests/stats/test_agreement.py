@@ -12,6 +12,8 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import cohens_kappa as sm_cohens_kappa
 
 from qmrflow.stats import cohen_kappa, fleiss_kappa
+from qmrflow.stats.agreement import agreement_weights
+from qmrflow.stats.tidy import tidy
 
 
 def _pairs_from_table(table) -> tuple[np.ndarray, np.ndarray]:
@@ -295,4 +297,204 @@ def test_kappa_to_rows():
     ]  # fmt: skip
     fleiss_rows = fleiss_kappa(np.array(FLEISS_1971_DIAGNOSES)).to_rows()
     assert fleiss_rows[0]["measure"] == "fleiss_kappa"
-    assert "Nee & Landis" in fleiss_rows[0]["method"]
+    assert "Nee & Landis (1979) null variance" in fleiss_rows[0]["method"]
+
+
+# ------------------------------------------------------------------------------------------
+# Weighted Cohen's kappa
+# ------------------------------------------------------------------------------------------
+
+# R package vcd, data "SexualFun" (Agresti 1990, Categorical Data Analysis, from
+# Hout, Duncan & Sobel 1987): husband's (rows) and wife's (columns) rating of "sex is fun",
+# categories Never Fun < Fairly Often < Very Often < Almost Always, n = 91. Example of the vcd
+# Kappa help page, printed with CIs by vcdExtra's print.Kappa (docs, "Examples"):
+#     print(Kappa(SexualFun), CI=TRUE)
+#                 value     ASE     z    lower  upper
+#     Unweighted 0.1293 0.06860 1.885 -0.00512 0.2638
+#     Weighted   0.2374 0.07832 3.031  0.08388 0.3909
+# vcd's default weights are "Equal-Spacing" = linear (Cicchetti-Allison); its ASE is the
+# Fleiss-Cohen-Everitt non-null SE and its CI is value ± qnorm(0.975)·ASE. (vcd's z divides by
+# the non-null ASE, ours by the null SE, so z is not compared.)
+SEXUAL_FUN = [[7, 7, 2, 3], [2, 8, 3, 7], [1, 5, 4, 9], [2, 8, 9, 14]]
+SEXUAL_FUN_LEVELS = ["Never Fun", "Fairly Often", "Very Often", "Almost Always"]
+
+
+def _labelled_pairs(table, levels) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = _pairs_from_table(table)
+    names = np.array(levels, dtype=object)
+    return names[rows], names[cols]
+
+
+def test_cohen_kappa_reproduces_vcd_sexual_fun():
+    husband, wife = _labelled_pairs(SEXUAL_FUN, SEXUAL_FUN_LEVELS)
+    unweighted = cohen_kappa(husband, wife, categories=SEXUAL_FUN_LEVELS)
+    assert unweighted.n == 91
+    assert round(unweighted.kappa, 4) == pytest.approx(0.1293)
+    assert round(unweighted.se, 5) == pytest.approx(0.06860)
+    assert round(unweighted.ci_low, 5) == pytest.approx(-0.00512)
+    assert round(unweighted.ci_high, 4) == pytest.approx(0.2638)
+
+    linear = cohen_kappa(husband, wife, categories=SEXUAL_FUN_LEVELS, weights="linear")
+    assert linear.measure == "cohen_kappa_linear"
+    assert round(linear.kappa, 4) == pytest.approx(0.2374)
+    assert round(linear.se, 5) == pytest.approx(0.07832)
+    assert round(linear.ci_low, 5) == pytest.approx(0.08388)
+    assert round(linear.ci_high, 4) == pytest.approx(0.3909)
+    assert linear.categories == tuple(SEXUAL_FUN_LEVELS)
+    assert linear.weights == "linear"
+    assert "Cicchetti-Allison" in linear.method
+
+    # The default order would be alphabetical, which is not the scale order: weighted kappa
+    # changes, unweighted kappa does not.
+    alphabetical = cohen_kappa(husband, wife, weights="linear")
+    assert alphabetical.categories == tuple(sorted(SEXUAL_FUN_LEVELS))
+    assert alphabetical.kappa != pytest.approx(linear.kappa)
+    assert cohen_kappa(husband, wife).kappa == pytest.approx(unweighted.kappa)
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+def test_cohen_kappa_matches_sklearn_and_statsmodels_weighted(weights):
+    # statsmodels' cohens_kappa implements the same Fleiss-Cohen-Everitt (1969) non-null and
+    # null variances for weighted kappa (checked here to 1e-10), sklearn the estimate.
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        a = rng.integers(0, 5, 80)
+        b = np.clip(a + rng.integers(-2, 3, 80), 0, 4)
+        result = cohen_kappa(a, b, categories=range(5), weights=weights)
+        assert result.kappa == pytest.approx(cohen_kappa_score(a, b, weights=weights), abs=1e-12)
+        table = np.zeros((5, 5))
+        np.add.at(table, (a, b), 1)
+        reference = sm_cohens_kappa(table, wt=weights)
+        assert result.kappa == pytest.approx(reference.kappa, abs=1e-12)
+        assert result.se == pytest.approx(reference.std_kappa, rel=1e-10)
+        assert result.se_null == pytest.approx(reference.std_kappa0, rel=1e-10)
+        assert result.z == pytest.approx(reference.z_value, rel=1e-10)
+
+
+def _fce_by_loops(table, w) -> tuple[float, float, float]:
+    """Fleiss, Cohen & Everitt (1969) weighted kappa, SE and null SE, term by term."""
+    table = np.asarray(table, dtype=float)
+    n, k = table.sum(), table.shape[0]
+    p = table / n
+    r = [sum(p[i, j] for j in range(k)) for i in range(k)]
+    c = [sum(p[i, j] for i in range(k)) for j in range(k)]
+    po = sum(w[i][j] * p[i, j] for i in range(k) for j in range(k))
+    pe = sum(w[i][j] * r[i] * c[j] for i in range(k) for j in range(k))
+    kw = (po - pe) / (1 - pe)
+    wi = [sum(c[j] * w[i][j] for j in range(k)) for i in range(k)]
+    wj = [sum(r[i] * w[i][j] for i in range(k)) for j in range(k)]
+    s1 = sum(
+        p[i, j] * (w[i][j] - (wi[i] + wj[j]) * (1 - kw)) ** 2 for i in range(k) for j in range(k)
+    )
+    s0 = sum(r[i] * c[j] * (w[i][j] - (wi[i] + wj[j])) ** 2 for i in range(k) for j in range(k))
+    var = (s1 - (kw - pe * (1 - kw)) ** 2) / (n * (1 - pe) ** 2)
+    var0 = (s0 - pe**2) / (n * (1 - pe) ** 2)
+    return kw, math.sqrt(var), math.sqrt(var0)
+
+
+@pytest.mark.parametrize("weights", ["linear", "quadratic"])
+def test_weighted_kappa_fce_formula(weights):
+    # Cicchetti-Allison and Fleiss-Cohen weights written out for k = 4.
+    written = {
+        "linear": [[1, 2 / 3, 1 / 3, 0], [2 / 3, 1, 2 / 3, 1 / 3], [1 / 3, 2 / 3, 1, 2 / 3],
+                   [0, 1 / 3, 2 / 3, 1]],
+        "quadratic": [[1, 8 / 9, 5 / 9, 0], [8 / 9, 1, 8 / 9, 5 / 9], [5 / 9, 8 / 9, 1, 8 / 9],
+                      [0, 5 / 9, 8 / 9, 1]],
+    }[weights]  # fmt: skip
+    np.testing.assert_allclose(agreement_weights(4, weights), written, atol=1e-15)
+    result = cohen_kappa(*_pairs_from_table(SAS_SKIN_CONDITION), weights=weights)
+    kappa, se, se0 = _fce_by_loops(SAS_SKIN_CONDITION, written)
+    assert result.kappa == pytest.approx(kappa, rel=1e-12)
+    assert result.se == pytest.approx(se, rel=1e-12)
+    assert result.se_null == pytest.approx(se0, rel=1e-12)
+
+
+def test_unweighted_kappa_is_identity_weighting():
+    np.testing.assert_array_equal(agreement_weights(3, None), np.eye(3))
+    np.testing.assert_array_equal(agreement_weights(1, "quadratic"), [[1.0]])
+    kappa, se, se0 = _fce_by_loops(SAS_SKIN_CONDITION, np.eye(4))
+    result = cohen_kappa(*_pairs_from_table(SAS_SKIN_CONDITION))
+    assert (result.kappa, result.se, result.se_null) == pytest.approx((kappa, se, se0))
+    # With two categories every weighting is the identity.
+    a, b = [0, 0, 1, 1, 1, 0], [0, 1, 1, 1, 0, 0]
+    assert cohen_kappa(a, b, weights="linear").kappa == pytest.approx(cohen_kappa(a, b).kappa)
+
+
+def test_weighted_kappa_depends_on_unused_categories():
+    a = [0, 1, 2, 4, 4, 1, 0, 2]
+    b = [0, 2, 2, 4, 2, 1, 1, 4]
+    observed = cohen_kappa(a, b, weights="linear")  # categories 0, 1, 2, 4: k = 4
+    full = cohen_kappa(a, b, categories=[0, 1, 2, 3, 4], weights="linear")  # k = 5
+    assert observed.n_categories == 4 and full.n_categories == 5
+    assert observed.kappa != pytest.approx(full.kappa)
+    assert full.kappa == pytest.approx(cohen_kappa_score(a, b, labels=range(5), weights="linear"))
+    # Unweighted kappa ignores the unused level.
+    assert cohen_kappa(a, b, categories=range(5)).kappa == pytest.approx(cohen_kappa(a, b).kappa)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "kwargs", "match"),
+    [
+        ([0, 1, 2], [0, 1, 1], {"categories": [0, 1], "weights": "linear"}, r"^a contains labels"),
+        ([0, 1, 1], [0, 3, 1], {"categories": [0, 1, 2], "weights": "quadratic"}, r"^b contains"),
+        ([0, 1, 1], [0, 1, 1], {"weights": "squared"}, "weights must be one of"),
+        ([0, 1, 1], [0, 1, 1], {"weights": "Linear"}, "weights must be one of"),
+    ],
+)
+def test_weighted_kappa_rejects_bad_input(a, b, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cohen_kappa(a, b, **kwargs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    pairs=_rating_pairs,
+    weights=st.sampled_from([None, "linear", "quadratic"]),
+    seed=st.integers(0, 2**16),
+)
+def test_weighted_kappa_invariant_to_rater_swap_and_subject_order(pairs, weights, seed):
+    a, b = (np.array(v) for v in zip(*pairs, strict=True))
+    levels = [0, 1, 2, 3]
+    base = cohen_kappa(a, b, categories=levels, weights=weights)
+    order = np.random.default_rng(seed).permutation(a.size)
+    for other in (
+        cohen_kappa(b, a, categories=levels, weights=weights),
+        cohen_kappa(a[order], b[order], categories=levels, weights=weights),
+    ):
+        if math.isnan(base.kappa):
+            assert math.isnan(other.kappa)
+            continue
+        assert other.kappa == pytest.approx(base.kappa, abs=1e-12)
+        assert other.se == pytest.approx(base.se, abs=1e-12)
+        assert other.se_null == pytest.approx(base.se_null, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    ratings=st.lists(st.integers(0, 4), min_size=2, max_size=50),
+    weights=st.sampled_from(["linear", "quadratic"]),
+)
+def test_identical_ratings_give_weighted_kappa_one(ratings, weights):
+    a = np.array(ratings)
+    result = cohen_kappa(a, a, categories=range(5), weights=weights)
+    if np.unique(a).size < 2:  # chance agreement is 1: kappa undefined
+        assert math.isnan(result.kappa)
+    else:
+        assert result.kappa == pytest.approx(1.0)
+        assert result.se == pytest.approx(0.0, abs=1e-6)
+
+
+def test_weighted_kappa_rows_through_tidy():
+    husband, wife = _labelled_pairs(SEXUAL_FUN, SEXUAL_FUN_LEVELS)
+    results = [
+        cohen_kappa(husband, wife, categories=SEXUAL_FUN_LEVELS, weights=weights)
+        for weights in (None, "linear", "quadratic")
+    ]
+    table = tidy(results, study="vcd", comparison="husband vs wife")
+    estimates = table[table["statistic"] == "estimate"]
+    assert estimates["measure"].tolist() == [
+        "cohen_kappa", "cohen_kappa_linear", "cohen_kappa_quadratic",
+    ]  # fmt: skip
+    assert (estimates["n"] == 91).all()
+    assert estimates["value"].round(4).tolist()[:2] == [0.1293, 0.2374]
+    assert "Fleiss-Cohen" in estimates["method"].iloc[2]

@@ -15,13 +15,15 @@ from qmrflow.stats import (
     delong_test,
     diagnostic_metrics,
     fleiss_kappa,
+    read_tidy,
     roc_curve_auc,
     tidy,
+    write_tidy,
 )
 
 EXPECTED_COLUMNS = [
-    "study", "comparison", "measure", "statistic", "value", "ci_low", "ci_high", "p", "n",
-    "method",
+    "study", "comparison", "measure", "statistic", "value", "ci_low", "ci_high", "p",
+    "p_adjusted", "n", "method",
 ]  # fmt: skip
 
 
@@ -44,8 +46,9 @@ def results():
 def test_columns_and_dtypes(results):
     table = tidy(results, study="yang2021", comparison="CNN vs reference")
     assert list(table.columns) == EXPECTED_COLUMNS == list(TIDY_COLUMNS)
-    for column in ("value", "ci_low", "ci_high", "p"):
+    for column in ("value", "ci_low", "ci_high", "p", "p_adjusted"):
         assert table[column].dtype == np.float64
+    assert table["p_adjusted"].isna().all()
     assert table["n"].dtype == pd.Int64Dtype()
     assert (table["study"] == "yang2021").all()
     assert (table["comparison"] == "CNN vs reference").all()
@@ -121,3 +124,30 @@ class _BadRows:
 def test_tidy_rejects_bad_input(items, kwargs, error, match):
     with pytest.raises(error, match=match):
         tidy(items, **kwargs)
+
+
+def test_mapping_of_comparisons(results):
+    table = tidy({"CNN vs reference": results[:2], "raters": results[4]}, study="s")
+    assert list(table["comparison"].unique()) == ["CNN vs reference", "raters"]
+    assert len(table) == sum(len(r.to_rows()) for r in (*results[:2], results[4]))
+    assert list(tidy({}, study="s").columns) == EXPECTED_COLUMNS
+    with pytest.raises(ValueError, match="comparison must be omitted"):
+        tidy({"a": results[0]}, study="s", comparison="b")
+
+
+def test_write_and_read_round_trip(results, tmp_path):
+    first = tidy(results[:2], study="s", comparison="a")
+    second = tidy(results[2:], study="s", comparison="b")
+    path = write_tidy([first, second], tmp_path / "statistics.tsv")
+    back = read_tidy(path)
+    expected = pd.concat([first, second], ignore_index=True)
+    pd.testing.assert_frame_equal(back, expected, check_exact=False, rtol=1e-9)
+
+
+def test_write_tidy_refuses_other_tables(tmp_path):
+    with pytest.raises(ValueError, match=r"tables\[0\] is not a tidy statistics table"):
+        write_tidy(pd.DataFrame({"value": [1.0]}), tmp_path / "x.tsv")
+    assert not (tmp_path / "x.tsv").exists()
+    (tmp_path / "y.tsv").write_text("a\tb\n1\t2\n")
+    with pytest.raises(ValueError, match=r"y\.tsv is not a tidy statistics table"):
+        read_tidy(tmp_path / "y.tsv")

@@ -14,6 +14,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "plot_bland_altman": "qmrflow.figures.agreement",
+    "plot_scatter_regression": "qmrflow.figures.agreement",
+    "plot_paired": "qmrflow.figures.paired",
     "plot_roc": "qmrflow.figures.roc",
     "overlay_grid": "qmrflow.figures.overlay",
     "save_figure": "qmrflow.figures.overlay",

@@ -1,31 +1,54 @@
-"""Chance-corrected agreement: Cohen's kappa (two raters) and Fleiss' kappa (many raters).
+"""Chance-corrected agreement: Cohen's kappa, weighted or not (two raters), Fleiss' kappa (many).
 
-Variance formulas
------------------
-Cohen's kappa (unweighted), with cell proportions ``p_ij``, margins ``p_i.`` / ``p_.j``,
-observed agreement ``p_o`` and chance agreement ``p_e = sum_i p_i. p_.i``:
+Cohen's kappa, unweighted and weighted
+--------------------------------------
+With ``k`` ordered categories, cell proportions ``p_ij`` (row ``i``: rater A, column ``j``:
+rater B), margins ``p_i.`` / ``p_.j`` and agreement weights ``w_ij`` (``w_ii = 1``,
+``0 <= w_ij < 1`` off the diagonal)::
 
-* Confidence interval: ``kappa ± z·SE`` with the large-sample non-null variance of Fleiss,
-  Cohen & Everitt (1969, Psychol Bull 72:323-327), as given by Fleiss, Levin & Paik (2003,
-  *Statistical Methods for Rates and Proportions*, 3rd ed., §18.1) and by SAS PROC FREQ::
+    p_o = sum_ij w_ij p_ij       p_e = sum_ij w_ij p_i. p_.j       kappa = (p_o - p_e) / (1 - p_e)
 
-      var = [ sum_i p_ii (1 - (p_i. + p_.i)(1 - kappa))²
-              + (1 - kappa)² sum_{i != j} p_ij (p_.i + p_j.)²
-              - (kappa - p_e (1 - kappa))² ] / (n (1 - p_e)²)
+Weights (``weights=``):
 
-* Test of kappa = 0: ``z = kappa / SE0`` (two-sided p) with the null variance of the same
-  sources::
+* ``None``: ``w_ij = 1 if i == j else 0`` (Cohen 1960), the usual unweighted kappa.
+* ``"linear"``: ``w_ij = 1 - |i - j| / (k - 1)`` (Cicchetti & Allison 1971; R vcd
+  "Equal-Spacing", SAS PROC FREQ ``WT=CA`` with equally spaced scores).
+* ``"quadratic"``: ``w_ij = 1 - (i - j)² / (k - 1)²`` (Fleiss & Cohen 1973; vcd "Fleiss-Cohen",
+  SAS ``WT=FC``).
 
-      var0 = [ p_e + p_e² - sum_i p_i. p_.i (p_i. + p_.i) ] / (n (1 - p_e)²)
+Weighted kappa depends on the order and the number of categories (``k`` enters the weights), so
+an ordinal scale with levels that nobody used must be passed in full through ``categories``.
+
+Both variances are the large-sample formulas of Fleiss, Cohen & Everitt (1969, Psychol Bull
+72:323-327), as given by Fleiss, Levin & Paik (2003, *Statistical Methods for Rates and
+Proportions*, 3rd ed., §18.1) and by SAS PROC FREQ, with ``w̄_i. = sum_j p_.j w_ij`` and
+``w̄_.j = sum_i p_i. w_ij``:
+
+* Confidence interval: ``kappa ± z·SE`` with the non-null variance::
+
+      var = [ sum_ij p_ij (w_ij - (w̄_i. + w̄_.j)(1 - kappa))² - (kappa - p_e (1 - kappa))² ]
+            / (n (1 - p_e)²)
+
+* Test of kappa = 0: ``z = kappa / SE0`` (two-sided p) with the null variance::
+
+      var0 = [ sum_ij p_i. p_.j (w_ij - (w̄_i. + w̄_.j))² - p_e² ] / (n (1 - p_e)²)
 
   The null SE is the right yardstick for the test, the non-null SE for the interval; using
   one for both, as some software does, gives a test and an interval that can disagree.
 
-Fleiss' kappa (Fleiss 1971, Psychol Bull 76:378-382) for ``n`` subjects each rated by the
-same number ``m`` of raters into categories with overall proportions ``p_j`` (``q_j = 1 - p_j``):
+With ``w_ij`` the identity the two formulas reduce to the familiar unweighted ones, e.g.
+``var0 = [p_e + p_e² - sum_i p_i. p_.i (p_i. + p_.i)] / (n (1 - p_e)²)``; one implementation
+serves both. The non-null SE equals the "ASE" of R vcd ``Kappa`` and SAS PROC FREQ, and both
+SEs equal ``statsmodels.stats.inter_rater.cohens_kappa`` (checked in the tests).
 
-* Test of kappa = 0: null variance of Fleiss, Nee & Landis (1979, Psychol Bull 86:974-977),
-  also given by Fleiss, Levin & Paik (2003, ch. 18)::
+Fleiss' kappa
+-------------
+Fleiss (1971, Psychol Bull 76:378-382) for ``n`` subjects each rated by the same number ``m``
+of raters into categories with overall proportions ``p_j`` (``q_j = 1 - p_j``):
+
+* Test of kappa = 0: the null variance of Fleiss, Nee & Landis (1979, Psychol Bull
+  86:974-977), also given by Fleiss, Levin & Paik (2003, ch. 18) -- not the variance printed
+  in Fleiss (1971), which FNL showed to be incorrect::
 
       SE0 = sqrt(2) / (sum_j p_j q_j · sqrt(n m (m - 1)))
             · sqrt( (sum_j p_j q_j)² - sum_j p_j q_j (q_j - p_j) )
@@ -54,6 +77,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as _sm_fleiss_kappa
 from qmrflow.stats._checks import (
     NAN,
     as_1d,
+    check_choice,
     check_confidence,
     check_no_missing,
     check_same_length,
@@ -61,13 +85,30 @@ from qmrflow.stats._checks import (
     row,
 )
 
-__all__ = ["KappaResult", "cohen_kappa", "fleiss_kappa"]
+__all__ = ["WEIGHTS", "KappaResult", "agreement_weights", "cohen_kappa", "fleiss_kappa"]
 
-COHEN_METHOD = (
-    "Cohen's kappa (unweighted); CI: Fleiss, Cohen & Everitt (1969) non-null SE; "
-    "z test: null SE, two-sided"
+WEIGHTS: tuple[str | None, ...] = (None, "linear", "quadratic")
+_COHEN_VARIANCE = (
+    "CI: Fleiss, Cohen & Everitt (1969) non-null SE; z test: Fleiss, Cohen & Everitt (1969) "
+    "null SE, two-sided"
 )
-FLEISS_METHOD = "Fleiss (1971) kappa; z test: Fleiss, Nee & Landis (1979) null SE, two-sided; no CI"
+COHEN_METHOD = f"Cohen's kappa (unweighted); {_COHEN_VARIANCE}"
+COHEN_LINEAR_METHOD = (
+    "Cohen's weighted kappa, linear (Cicchetti-Allison) weights 1 - |i-j|/(k-1) over the "
+    f"ordered categories; {_COHEN_VARIANCE}"
+)
+COHEN_QUADRATIC_METHOD = (
+    "Cohen's weighted kappa, quadratic (Fleiss-Cohen) weights 1 - (i-j)²/(k-1)² over the "
+    f"ordered categories; {_COHEN_VARIANCE}"
+)
+_COHEN_VARIANTS: dict[str | None, tuple[str, str]] = {
+    None: ("cohen_kappa", COHEN_METHOD),
+    "linear": ("cohen_kappa_linear", COHEN_LINEAR_METHOD),
+    "quadratic": ("cohen_kappa_quadratic", COHEN_QUADRATIC_METHOD),
+}
+FLEISS_METHOD = (
+    "Fleiss (1971) kappa; z test: Fleiss, Nee & Landis (1979) null variance, two-sided; no CI"
+)
 
 
 @dataclass(frozen=True)
@@ -91,13 +132,19 @@ class KappaResult:
     method
         Human-readable description of estimator and variance formulas.
     measure
-        ``"cohen_kappa"`` or ``"fleiss_kappa"`` (the tidy-table measure name).
+        The tidy-table measure name: ``"cohen_kappa"`` (unweighted), ``"cohen_kappa_linear"``,
+        ``"cohen_kappa_quadratic"`` or ``"fleiss_kappa"``.
     n_raters, n_categories
         Number of raters and of categories in the table.
     observed_agreement, expected_agreement
         ``p_o`` and ``p_e`` (for Fleiss: mean pairwise agreement ``P̄`` and ``P̄_e``).
     confidence
         Confidence level of the interval.
+    weights
+        ``None`` (unweighted), ``"linear"`` or ``"quadratic"``; always ``None`` for Fleiss.
+    categories
+        The categories in table order (for weighted kappa: the ordinal order the weights
+        used); empty for Fleiss' kappa.
     """
 
     kappa: float
@@ -115,6 +162,8 @@ class KappaResult:
     observed_agreement: float = NAN
     expected_agreement: float = NAN
     confidence: float = 0.95
+    weights: str | None = None
+    categories: tuple[Any, ...] = ()
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows: kappa (with CI and p), SE, null SE, z, observed and chance agreement."""
@@ -154,9 +203,10 @@ def cohen_kappa(
     b: ArrayLike,
     *,
     categories: Sequence[Any] | None = None,
+    weights: str | None = None,
     confidence: float = 0.95,
 ) -> KappaResult:
-    """Unweighted Cohen's kappa of two raters with SE, confidence interval and z test.
+    """Cohen's kappa of two raters, unweighted or weighted, with SE, CI and z test.
 
     Parameters
     ----------
@@ -164,23 +214,46 @@ def cohen_kappa(
         Ratings of the same subjects by rater A and rater B (1-D, same length, any hashable
         labels such as 0/1 or strings; no missing values).
     categories
-        All possible categories. Defaults to the labels observed in ``a`` or ``b``. Unused
-        categories do not change unweighted kappa; they are accepted for a stable table layout.
+        All possible categories, **in scale order** for weighted kappa. Defaults to the sorted
+        labels observed in ``a`` or ``b``. Unused categories do not change unweighted kappa
+        (they are accepted for a stable table layout) but they *do* change weighted kappa,
+        whose weights depend on each category's position and on the number of categories
+        ``k``: for an ordinal scale some of whose levels were never used (e.g. grades 0-4 with
+        no 3 observed), pass the full scale, ``categories=[0, 1, 2, 3, 4]``; for string labels
+        pass them in scale order, since the default order is alphabetical.
+    weights
+        ``None`` (unweighted, Cohen 1960), ``"linear"`` (Cicchetti-Allison,
+        ``1 - |i - j| / (k - 1)``) or ``"quadratic"`` (Fleiss-Cohen,
+        ``1 - (i - j)² / (k - 1)²``), ``i``/``j`` being positions in ``categories``.
     confidence
         Two-sided confidence level in (0, 1).
 
     Returns
     -------
     KappaResult
-        ``se`` is the Fleiss-Cohen-Everitt (1969) non-null SE used for the interval;
-        ``se_null``, ``z`` and ``p`` test kappa = 0 (see the module docstring).
+        ``measure`` is ``"cohen_kappa"``, ``"cohen_kappa_linear"`` or
+        ``"cohen_kappa_quadratic"``. ``se`` is the Fleiss-Cohen-Everitt (1969) non-null SE used
+        for the interval; ``se_null``, ``z`` and ``p`` test kappa = 0 with the FCE null SE
+        (see the module docstring). ``observed_agreement``/``expected_agreement`` are the
+        (weighted) ``p_o`` and ``p_e``.
 
     Raises
     ------
     ValueError
-        Empty input, unequal lengths, missing values, or a rating not in ``categories``.
+        Empty input, unequal lengths, missing values, a rating not in ``categories`` (the
+        message names ``a`` or ``b``), duplicate categories, unknown ``weights``, or
+        ``confidence`` outside (0, 1).
+
+    Examples
+    --------
+    >>> husband = ["never", "often", "often", "always"]
+    >>> wife = ["never", "often", "always", "always"]
+    >>> scale = ["never", "often", "always"]
+    >>> round(cohen_kappa(husband, wife, categories=scale, weights="linear").kappa, 4)
+    0.7143
     """
     confidence = check_confidence(confidence)
+    check_choice(weights, "weights", WEIGHTS)
     ratings_a = as_1d(a, "a")
     ratings_b = as_1d(b, "b")
     check_same_length(ratings_a, ratings_b, "a", "b")
@@ -200,7 +273,33 @@ def cohen_kappa(
     index_b = _category_index(ratings_b, levels, "b")
     k = levels.size
     counts = np.bincount(index_a * k + index_b, minlength=k * k).reshape(k, k)
-    return _cohen_from_table(counts, confidence)
+    return _cohen_from_table(counts, confidence, weights=weights, categories=tuple(levels.tolist()))
+
+
+def agreement_weights(k: int, weights: str | None) -> np.ndarray:
+    """The ``k x k`` agreement-weight matrix ``w_ij`` of weighted kappa.
+
+    Parameters
+    ----------
+    k
+        Number of ordered categories (>= 1).
+    weights
+        ``None`` (identity: unweighted kappa), ``"linear"`` (``1 - |i - j| / (k - 1)``) or
+        ``"quadratic"`` (``1 - (i - j)² / (k - 1)²``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Symmetric float matrix with ones on the diagonal. For ``k == 1`` the 1 x 1 matrix
+        ``[[1.0]]`` (every weighting coincides).
+    """
+    check_choice(weights, "weights", WEIGHTS)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if weights is None or k == 1:
+        return np.eye(k)
+    distance = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)
+    return 1.0 - (distance if weights == "linear" else distance**2)
 
 
 def _category_index(ratings: np.ndarray, levels: np.ndarray, name: str) -> np.ndarray:
@@ -219,32 +318,43 @@ def _category_index(ratings: np.ndarray, levels: np.ndarray, name: str) -> np.nd
     return order[pos_clipped]
 
 
-def _cohen_from_table(counts: np.ndarray, confidence: float) -> KappaResult:
-    """Cohen's kappa and its variances from a k x k table (rows: rater A, columns: rater B)."""
+def _cohen_from_table(
+    counts: np.ndarray,
+    confidence: float,
+    *,
+    weights: str | None = None,
+    categories: tuple[Any, ...] = (),
+) -> KappaResult:
+    """Cohen's kappa and its FCE (1969) variances from a k x k table (rows: A, columns: B).
+
+    One implementation for unweighted and weighted kappa: the unweighted statistic is the
+    special case ``W = I`` (see the module docstring for the formulas).
+    """
+    measure, method = _COHEN_VARIANTS[weights]
     n = int(counts.sum())
     k = counts.shape[0]
+    w = agreement_weights(k, weights)
     p = counts / n
     rows = p.sum(axis=1)
     cols = p.sum(axis=0)
-    p_o = float(np.trace(p))
-    p_e = float(rows @ cols)
+    chance = np.outer(rows, cols)
+    p_o = float(np.sum(w * p))
+    p_e = float(np.sum(w * chance))
     if math.isclose(p_e, 1.0, rel_tol=0.0, abs_tol=1e-12):
-        return _undefined(n, COHEN_METHOD, "cohen_kappa", 2, k, p_o, p_e, confidence)
+        return _undefined(
+            n, method, measure, 2, k, p_o, p_e, confidence, weights=weights, categories=categories
+        )
     kappa = (p_o - p_e) / (1.0 - p_e)
 
-    # Fleiss, Cohen & Everitt (1969) non-null variance.
-    diag = np.diag(p)
-    term_a = float(np.sum(diag * (1.0 - (rows + cols) * (1.0 - kappa)) ** 2))
-    off = p.copy()
-    np.fill_diagonal(off, 0.0)
-    # cell (i, j) is weighted by (p_.i + p_j.)²: column margin of i plus row margin of j.
-    term_b = (1.0 - kappa) ** 2 * float(np.sum(off * (cols[:, None] + rows[None, :]) ** 2))
-    term_c = (kappa - p_e * (1.0 - kappa)) ** 2
-    var = max(term_a + term_b - term_c, 0.0) / (n * (1.0 - p_e) ** 2)
-    se = math.sqrt(var)
-
-    var0 = (p_e + p_e**2 - float(np.sum(rows * cols * (rows + cols)))) / (n * (1.0 - p_e) ** 2)
-    se0 = math.sqrt(max(var0, 0.0))
+    # w̄_i. = sum_j p_.j w_ij (row i) plus w̄_.j = sum_i p_i. w_ij (column j), for every cell.
+    w_bar = (w @ cols)[:, None] + (rows @ w)[None, :]
+    denominator = n * (1.0 - p_e) ** 2
+    # Fleiss, Cohen & Everitt (1969) non-null variance (for the interval) ...
+    var = float(np.sum(p * (w - w_bar * (1.0 - kappa)) ** 2)) - (kappa - p_e * (1.0 - kappa)) ** 2
+    se = math.sqrt(max(var, 0.0) / denominator)
+    # ... and null variance (for the test of kappa = 0).
+    var0 = float(np.sum(chance * (w - w_bar) ** 2)) - p_e**2
+    se0 = math.sqrt(max(var0, 0.0) / denominator)
     z, p_value = _z_test(kappa, se0)
     half = critical_z(confidence) * se
     return KappaResult(
@@ -255,19 +365,24 @@ def _cohen_from_table(counts: np.ndarray, confidence: float) -> KappaResult:
         z=z,
         p=p_value,
         n=n,
-        method=COHEN_METHOD,
+        method=method,
         se_null=se0,
-        measure="cohen_kappa",
+        measure=measure,
         n_raters=2,
         n_categories=k,
         observed_agreement=p_o,
         expected_agreement=p_e,
         confidence=confidence,
+        weights=weights,
+        categories=categories,
     )
 
 
 def fleiss_kappa(ratings: ArrayLike) -> KappaResult:
     """Fleiss' kappa for a fixed number of raters per subject, with the FNL (1979) z test.
+
+    The z test uses the large-sample *null* variance of Fleiss, Nee & Landis (1979), valid
+    under kappa = 0 only (formula in the module docstring); no interval is given.
 
     Parameters
     ----------
@@ -280,8 +395,8 @@ def fleiss_kappa(ratings: ArrayLike) -> KappaResult:
     -------
     KappaResult
         ``kappa`` from :func:`statsmodels.stats.inter_rater.fleiss_kappa`; ``se_null``, ``z``
-        and ``p`` from Fleiss, Nee & Landis (1979); ``se``, ``ci_low`` and ``ci_high`` are NaN
-        (see the module docstring).
+        and ``p`` from the Fleiss, Nee & Landis (1979) null variance; ``se``, ``ci_low`` and
+        ``ci_high`` are NaN (see the module docstring).
 
     Raises
     ------
@@ -359,6 +474,9 @@ def _undefined(
     observed: float,
     expected: float,
     confidence: float = 0.95,
+    *,
+    weights: str | None = None,
+    categories: tuple[Any, ...] = (),
 ) -> KappaResult:
     """Result for a table whose chance agreement is 1: kappa is 0/0, so everything is NaN."""
     return KappaResult(
@@ -376,4 +494,6 @@ def _undefined(
         observed_agreement=observed,
         expected_agreement=expected,
         confidence=confidence,
+        weights=weights,
+        categories=categories,
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qmrflow.stats import diagnostic_metrics, fleiss_kappa, roc_curve_auc
+from qmrflow.stats import adjust_p, delong_test, diagnostic_metrics, fleiss_kappa, roc_curve_auc
 from qmrflow.studies.dystrophy.evaluate import evaluate_study, label_predictions
 
 
@@ -134,3 +134,27 @@ def test_unusable_slices_and_cases_are_left_out_and_counted(data):
         + stats[("a vs reference (case)", "fn", "count")]
         == 11
     )  # 12 positives, one excluded
+
+
+def test_architectures_compared_by_delong_with_holm(data):
+    probabilities, participants, ratings = data
+    rng = np.random.default_rng(5)
+    b = probabilities["architecture"] == "b"
+    probabilities.loc[b, "probability"] = np.clip(
+        probabilities.loc[b, "probability"] + rng.normal(0, 0.2, int(b.sum())), 0, 1
+    )
+    stats = evaluate(probabilities, participants, ratings).statistics
+    tests = stats.query("measure == 'auc_difference' and statistic == 'estimate'")
+    assert list(tests["comparison"]) == ["a vs b (image)", "a vs b (case)"]
+    images = probabilities.query("level == 'image'").pivot_table(
+        index=["participant_id", "slice"], columns="architecture", values="probability"
+    )
+    truth = images.index.get_level_values(0).map(
+        participants.set_index("participant_id")["diagnosis"].isin(["DMD", "BMD"])
+    )
+    expected = delong_test(np.asarray(truth, int), images["a"], images["b"])
+    assert tests["value"].iloc[0] == pytest.approx(expected.difference)
+    assert tests["p"].iloc[0] == pytest.approx(expected.p)
+    raw = tests["p"].to_numpy()
+    assert tests["p_adjusted"].to_numpy() == pytest.approx(adjust_p(raw, "holm"))
+    assert tests["method"].str.contains("Holm").all()

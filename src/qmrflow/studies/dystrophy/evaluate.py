@@ -21,11 +21,14 @@ from qmrflow.errors import InputDataError
 from qmrflow.io import read_tsv, write_tsv
 from qmrflow.stats import (
     Proportion,
+    adjust_table,
     cohen_kappa,
+    delong_test,
     diagnostic_metrics,
     fleiss_kappa,
     roc_curve_auc,
     tidy,
+    write_tidy,
 )
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER, SAME_ARCHITECTURE, TABLE_1
 from qmrflow.studies.dystrophy.simulate import POSITIVE_DIAGNOSES
@@ -182,6 +185,35 @@ class _Sensitivity:
         return [self.proportion.to_row("sensitivity")]
 
 
+def _auc_comparisons(
+    predictions: pd.DataFrame, architectures: Sequence[str], confidence: float
+) -> pd.DataFrame:
+    """DeLong tests of the primary architecture's AUC against each other one, Holm-adjusted.
+
+    The family is every comparison at both levels (images and cases), so a model is not called
+    better by testing it several ways.
+    """
+    primary, others = architectures[0], architectures[1:]
+    results = {}
+    for level in ("image", "case"):
+        sub = predictions[predictions["level"] == level]
+        scores = sub.pivot_table(
+            index=["participant_id", "slice"] if level == "image" else ["participant_id"],
+            columns="architecture",
+            values="probability",
+            dropna=False,
+        )
+        truth = sub.groupby(scores.index.names)["truth"].first().loc[scores.index].to_numpy()
+        for other in others:
+            results[f"{primary} vs {other} ({level})"] = delong_test(
+                truth,
+                scores[primary].to_numpy(),
+                scores[other].to_numpy(),
+                confidence=confidence,
+            )
+    return adjust_table(tidy(results, study=STUDY), "holm")
+
+
 def _dmd_bmd_rows(predictions: pd.DataFrame, primary: str, confidence: float) -> pd.DataFrame:
     rows = []
     for level in ("image", "case"):
@@ -285,6 +317,7 @@ def evaluate_study(
                         "source": "qmrflow (this run)",
                     }
                 )
+    tidy_frames.append(_auc_comparisons(predictions, architectures, confidence))
     tidy_frames.append(_dmd_bmd_rows(predictions, primary, confidence))
     if ratings is not None and not ratings.empty:
         tidy_frames.extend(_rater_rows(ratings, predictions, primary, confidence))
@@ -438,5 +471,8 @@ def run_evaluation(
         descriptions=descriptions,
     )
     for key, path in outputs.items():
-        write_tsv(getattr(evaluation, key), path)
+        if key == "statistics":
+            write_tidy(evaluation.statistics, path)
+        else:
+            write_tsv(getattr(evaluation, key), path)
     return evaluation

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.figures.roc import plot_roc
 from qmrflow.io import load_nifti, read_tsv
-from qmrflow.stats import roc_curve_auc
+from qmrflow.stats import read_tidy, roc_curve_auc
 from qmrflow.studies.dystrophy.evaluate import usable_predictions
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER
 
@@ -136,7 +136,7 @@ def run_figures(
 ) -> None:
     """Read the group tables and write every figure named in ``outputs``."""
     table = usable_predictions(read_tsv(predictions))
-    plot_roc_figure(table, read_tsv(statistics), architectures, outputs["roc"])
+    plot_roc_figure(table, read_tidy(statistics), architectures, outputs["roc"])
     plot_cam_panel(cams, table, architectures[0], outputs["cam_panel"])
     plot_training_curves(
         {a: read_tsv(p) for a, p in zip(architectures, histories, strict=True)},

@@ -1,0 +1,408 @@
+"""Bland-Altman analysis of agreement between two methods measuring the same quantity.
+
+For paired measurements ``a_i`` and ``b_i`` of ``n`` subjects (convention: difference
+``d_i = a_i - b_i``, mean ``m_i = (a_i + b_i) / 2``), with ``d̄`` the mean and ``s`` the standard
+deviation (``ddof = 1``) of the differences and ``t = t_{(1 + confidence)/2, n - 1}``:
+
+* Bias: ``d̄`` with the t interval ``d̄ ± t·s/sqrt(n)`` and the two-sided one-sample t test of
+  ``d̄ = 0`` (the paired t test).
+* Limits of agreement: ``d̄ ∓ c·s`` with ``c = multiplier`` (1.96, or 2 as in Bland & Altman
+  1986, Lancet 327:307-310).
+* Confidence interval of each limit: ``limit ± t·SE`` with the approximate
+
+  - ``limit_ci="bland_altman_1999"`` (default), Bland & Altman (1999, Stat Methods Med Res
+    8:135-160): ``SE = s·sqrt(1/n + c²/(2(n - 1)))``;
+  - ``limit_ci="bland_altman_1986"``, Bland & Altman (1986): ``SE = s·sqrt(1/n + c²/(2n))``,
+    which for ``c = 2`` is the paper's ``sqrt(3 s²/n)``. It is the same delta-method variance
+    (``var d̄ + c² var s`` with ``var s ≈ s²/(2·df)``) with ``n`` in place of ``n - 1`` degrees
+    of freedom; it is slightly narrower and is offered to reproduce the 1986 worked example.
+
+  Both are large-sample approximations; exact intervals from two-sided tolerance factors
+  (Carkeet 2015, Optom Vis Sci 92:e71-e80) are wider for small ``n`` and are not implemented.
+* Proportional bias (optional): ordinary least squares of ``d`` on ``m`` (Bland & Altman 1999,
+  regression approach) by :class:`statsmodels.regression.linear_model.OLS`; slope and
+  intercept with t intervals on ``n - 2`` df and two-sided t tests of each being 0.
+
+A zero standard deviation (the two methods differ by the same amount for everybody, e.g.
+identical methods) is valid: the limits and their intervals collapse onto the bias, and the
+bias p-value is NaN when the bias is also 0 (the t statistic is 0/0).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import statsmodels.api as sm
+from numpy.typing import ArrayLike
+from scipy.stats import t as t_dist
+
+from qmrflow.stats._checks import (
+    NAN,
+    check_choice,
+    check_confidence,
+    check_not_constant,
+    dropped_note,
+    numeric_pairs,
+    row,
+)
+
+__all__ = ["LIMIT_CI_METHODS", "BlandAltmanResult", "bland_altman"]
+
+logger = logging.getLogger(__name__)
+
+LIMIT_CI_METHODS: tuple[str, ...] = ("bland_altman_1999", "bland_altman_1986")
+_LIMIT_CI_TEXT = {
+    "bland_altman_1999": "Bland & Altman (1999) approximate SE = SD·sqrt(1/n + c²/(2(n-1)))",
+    "bland_altman_1986": "Bland & Altman (1986) approximate SE = SD·sqrt(1/n + c²/(2n))",
+}
+PROPORTIONAL_METHOD = (
+    "proportional bias: OLS regression of difference on mean (Bland & Altman 1999); "
+    "t interval on n-2 df, two-sided t test of coefficient = 0"
+)
+
+
+@dataclass(frozen=True)
+class BlandAltmanResult:
+    """Bias and limits of agreement of two methods, with intervals (see the module docstring).
+
+    Attributes
+    ----------
+    bias, bias_ci_low, bias_ci_high
+        Mean difference ``a - b`` and its t confidence interval.
+    bias_se
+        Standard error of the bias, ``sd / sqrt(n)``.
+    bias_p
+        Two-sided paired t test of bias = 0 (NaN when every difference is 0).
+    sd
+        Standard deviation of the differences (``ddof = 1``).
+    lower_limit, upper_limit
+        ``bias - multiplier·sd`` and ``bias + multiplier·sd``.
+    lower_limit_ci_low, lower_limit_ci_high, upper_limit_ci_low, upper_limit_ci_high
+        Confidence intervals of the two limits (``limit ± t·limit_se``).
+    limit_se
+        Approximate standard error of either limit (formula named by ``limit_ci``).
+    multiplier
+        The ``c`` of ``bias ± c·sd``.
+    convention
+        ``"difference = a − b; mean = (a + b)/2"`` with the method names filled in.
+    names
+        ``(name_a, name_b)``: the labels of the two methods (for axis labels).
+    n, n_dropped
+        Pairs analysed and pairs dropped for a missing value.
+    confidence
+        Confidence level of every interval.
+    limit_ci
+        ``"bland_altman_1999"`` or ``"bland_altman_1986"``.
+    method
+        Estimators and intervals, with references and the difference convention.
+    proportional_bias
+        Whether the regression of difference on mean was fitted.
+    proportional_bias_slope, proportional_bias_slope_ci_low, proportional_bias_slope_ci_high,
+    proportional_bias_slope_p
+        OLS slope of difference on mean, its interval and the p-value of slope = 0 (all NaN
+        when not requested; the p-value is NaN when every difference is the same, a perfect
+        fit whose t statistic is 0/0).
+    proportional_bias_intercept, proportional_bias_intercept_ci_low,
+    proportional_bias_intercept_ci_high, proportional_bias_intercept_p
+        OLS intercept, its interval and p-value (NaN when not requested).
+    means, differences
+        Per-pair ``(a + b)/2`` and ``a - b`` (read-only arrays, in input order after dropping
+        missing pairs): the x and y of the Bland-Altman plot. Excluded from ``==`` and
+        ``repr``.
+    """
+
+    bias: float
+    bias_ci_low: float
+    bias_ci_high: float
+    bias_se: float
+    bias_p: float
+    sd: float
+    lower_limit: float
+    lower_limit_ci_low: float
+    lower_limit_ci_high: float
+    upper_limit: float
+    upper_limit_ci_low: float
+    upper_limit_ci_high: float
+    limit_se: float
+    multiplier: float
+    convention: str
+    names: tuple[str, str]
+    n: int
+    n_dropped: int
+    confidence: float
+    limit_ci: str
+    method: str
+    means: np.ndarray = field(compare=False, repr=False)
+    differences: np.ndarray = field(compare=False, repr=False)
+    proportional_bias: bool = False
+    proportional_bias_slope: float = NAN
+    proportional_bias_slope_ci_low: float = NAN
+    proportional_bias_slope_ci_high: float = NAN
+    proportional_bias_slope_p: float = NAN
+    proportional_bias_intercept: float = NAN
+    proportional_bias_intercept_ci_low: float = NAN
+    proportional_bias_intercept_ci_high: float = NAN
+    proportional_bias_intercept_p: float = NAN
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """Tidy rows (statistic ``estimate``): ``bias`` (CI, p), ``sd_difference``,
+        ``lower_limit`` and ``upper_limit`` (CI), and when requested
+        ``proportional_bias_slope`` and ``proportional_bias_intercept`` (CI, p)."""
+        rows = [
+            row(
+                "bias",
+                "estimate",
+                self.bias,
+                self.bias_ci_low,
+                self.bias_ci_high,
+                p=self.bias_p,
+                n=self.n,
+                method=self.method,
+            ),
+            row("sd_difference", "estimate", self.sd, n=self.n, method=self.method),
+            row(
+                "lower_limit",
+                "estimate",
+                self.lower_limit,
+                self.lower_limit_ci_low,
+                self.lower_limit_ci_high,
+                n=self.n,
+                method=self.method,
+            ),
+            row(
+                "upper_limit",
+                "estimate",
+                self.upper_limit,
+                self.upper_limit_ci_low,
+                self.upper_limit_ci_high,
+                n=self.n,
+                method=self.method,
+            ),
+        ]
+        if self.proportional_bias:
+            method = f"{PROPORTIONAL_METHOD}; {self.convention}"
+            rows += [
+                row(
+                    "proportional_bias_slope",
+                    "estimate",
+                    self.proportional_bias_slope,
+                    self.proportional_bias_slope_ci_low,
+                    self.proportional_bias_slope_ci_high,
+                    p=self.proportional_bias_slope_p,
+                    n=self.n,
+                    method=method,
+                ),
+                row(
+                    "proportional_bias_intercept",
+                    "estimate",
+                    self.proportional_bias_intercept,
+                    self.proportional_bias_intercept_ci_low,
+                    self.proportional_bias_intercept_ci_high,
+                    p=self.proportional_bias_intercept_p,
+                    n=self.n,
+                    method=method,
+                ),
+            ]
+        return rows
+
+
+def bland_altman(
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    multiplier: float = 1.96,
+    confidence: float = 0.95,
+    proportional_bias: bool = False,
+    drop_missing: bool = False,
+    names: tuple[str, str] = ("a", "b"),
+    limit_ci: str = "bland_altman_1999",
+) -> BlandAltmanResult:
+    """Bland-Altman bias and limits of agreement of method ``a`` against method ``b``.
+
+    Parameters
+    ----------
+    a, b
+        Measurements of the same subjects by the two methods (1-D numeric, same length).
+        Differences are ``a - b``.
+    multiplier
+        ``c`` in ``bias ± c·sd``: 1.96 for 95% limits, 2 as in Bland & Altman (1986).
+    confidence
+        Two-sided confidence level of the intervals of the bias, the limits and the
+        regression coefficients.
+    proportional_bias
+        Also regress the differences on the means (needs at least 3 pairs and non-constant
+        means).
+    drop_missing
+        Drop pairs in which either value is missing (counted in ``n_dropped``) instead of
+        raising.
+    names
+        Labels of the two methods, used in error messages, ``convention`` and ``method``.
+    limit_ci
+        Standard error of the limits: ``"bland_altman_1999"`` (default) or
+        ``"bland_altman_1986"`` (see the module docstring).
+
+    Returns
+    -------
+    BlandAltmanResult
+        Everything a Bland-Altman plot needs: ``means``, ``differences``, ``bias``,
+        ``lower_limit``/``upper_limit`` with their intervals, the regression line when
+        requested, and ``names``.
+
+    Raises
+    ------
+    ValueError
+        Non-numeric or infinite values, unequal lengths, missing values without
+        ``drop_missing`` (the message names the variable), fewer than 2 complete pairs (3 with
+        ``proportional_bias``), constant means with ``proportional_bias``, ``multiplier`` not a
+        positive finite number, ``confidence`` outside (0, 1), bad ``names`` or ``limit_ci``.
+
+    Examples
+    --------
+    >>> result = bland_altman([10.0, 12.0, 11.0, 14.0], [9.0, 12.5, 10.0, 13.0])
+    >>> round(result.bias, 3), round(result.lower_limit, 3), round(result.upper_limit, 3)
+    (0.625, -0.845, 2.095)
+    """
+    confidence = check_confidence(confidence)
+    multiplier = _check_multiplier(multiplier)
+    check_choice(limit_ci, "limit_ci", LIMIT_CI_METHODS)
+    name_a, name_b = _check_names(names)
+    pairs = numeric_pairs(
+        a,
+        b,
+        (name_a, name_b),
+        drop_missing=drop_missing,
+        min_n=3 if proportional_bias else 2,
+    )
+    if pairs.n_dropped:
+        logger.info("bland_altman: dropped %d pair(s) with a missing value", pairs.n_dropped)
+    differences = pairs.x - pairs.y
+    means = (pairs.x + pairs.y) / 2.0
+    n = differences.size
+
+    bias = float(np.mean(differences))
+    sd = float(np.std(differences, ddof=1))
+    t_crit = float(t_dist.ppf(0.5 + confidence / 2.0, n - 1))
+    bias_se = sd / math.sqrt(n)
+    bias_half = t_crit * bias_se
+    bias_p = _t_test_p(bias, bias_se, n - 1)
+
+    lower = bias - multiplier * sd
+    upper = bias + multiplier * sd
+    df_var_s = n - 1 if limit_ci == "bland_altman_1999" else n
+    limit_se = sd * math.sqrt(1.0 / n + multiplier**2 / (2.0 * df_var_s))
+    limit_half = t_crit * limit_se
+
+    convention = f"difference = {name_a} − {name_b}; mean = ({name_a} + {name_b})/2"
+    method = (
+        f"Bland & Altman limits of agreement, bias ± {multiplier:g}·SD; {convention}; "
+        f"CI of bias: t interval on n-1 df, paired t test; CI of limits: "
+        f"{_LIMIT_CI_TEXT[limit_ci]}, t on n-1 df{dropped_note(pairs.n_dropped)}"
+    )
+    regression = (
+        _proportional_bias(means, differences, confidence, (name_a, name_b))
+        if proportional_bias
+        else {}
+    )
+    return BlandAltmanResult(
+        bias=bias,
+        bias_ci_low=bias - bias_half,
+        bias_ci_high=bias + bias_half,
+        bias_se=bias_se,
+        bias_p=bias_p,
+        sd=sd,
+        lower_limit=lower,
+        lower_limit_ci_low=lower - limit_half,
+        lower_limit_ci_high=lower + limit_half,
+        upper_limit=upper,
+        upper_limit_ci_low=upper - limit_half,
+        upper_limit_ci_high=upper + limit_half,
+        limit_se=limit_se,
+        multiplier=multiplier,
+        convention=convention,
+        names=(name_a, name_b),
+        n=n,
+        n_dropped=pairs.n_dropped,
+        confidence=confidence,
+        limit_ci=limit_ci,
+        method=method,
+        means=_read_only(means),
+        differences=_read_only(differences),
+        **regression,
+    )
+
+
+def _proportional_bias(
+    means: np.ndarray, differences: np.ndarray, confidence: float, names: tuple[str, str]
+) -> dict[str, Any]:
+    """OLS of differences on means (statsmodels) as BlandAltmanResult keyword arguments."""
+    check_not_constant(means, f"means ({names[0]} + {names[1]})/2")
+    if np.all(differences == differences[0]):
+        # Perfect fit: slope 0 and intercept = bias exactly, zero-width intervals; the t
+        # statistics are 0/0, so the p-values are NaN (statsmodels would return round-off).
+        bias = float(differences[0])
+        return {
+            "proportional_bias": True,
+            "proportional_bias_slope": 0.0,
+            "proportional_bias_slope_ci_low": 0.0,
+            "proportional_bias_slope_ci_high": 0.0,
+            "proportional_bias_intercept": bias,
+            "proportional_bias_intercept_ci_low": bias,
+            "proportional_bias_intercept_ci_high": bias,
+        }
+    with warnings.catch_warnings():
+        # An exact linear relation gives zero residual variance: statsmodels warns about the
+        # division; the resulting p-values (0) are the right limit.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = sm.OLS(differences, sm.add_constant(means, has_constant="add")).fit()
+        ci = np.asarray(fit.conf_int(alpha=1.0 - confidence))
+        pvalues = np.asarray(fit.pvalues)
+    params = np.asarray(fit.params)
+    return {
+        "proportional_bias": True,
+        "proportional_bias_slope": float(params[1]),
+        "proportional_bias_slope_ci_low": float(ci[1, 0]),
+        "proportional_bias_slope_ci_high": float(ci[1, 1]),
+        "proportional_bias_slope_p": float(pvalues[1]),
+        "proportional_bias_intercept": float(params[0]),
+        "proportional_bias_intercept_ci_low": float(ci[0, 0]),
+        "proportional_bias_intercept_ci_high": float(ci[0, 1]),
+        "proportional_bias_intercept_p": float(pvalues[0]),
+    }
+
+
+def _t_test_p(estimate: float, se: float, df: int) -> float:
+    """Two-sided p of ``estimate / se`` on ``df`` df; 0 for a nonzero estimate with se 0."""
+    if se > 0.0:
+        return float(2.0 * t_dist.sf(abs(estimate / se), df))
+    return NAN if estimate == 0.0 else 0.0
+
+
+def _check_multiplier(multiplier: float) -> float:
+    try:
+        value = float(multiplier)
+    except (TypeError, ValueError):
+        raise ValueError(f"multiplier must be a positive number, got {multiplier!r}") from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"multiplier must be a positive finite number, got {multiplier!r}")
+    return value
+
+
+def _check_names(names: tuple[str, str]) -> tuple[str, str]:
+    if (
+        isinstance(names, str)
+        or len(names) != 2
+        or not all(isinstance(name, str) and name.strip() for name in names)
+    ):
+        raise ValueError(f"names must be two non-empty strings, got {names!r}")
+    return names[0], names[1]
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    array = np.array(values, dtype=float)
+    array.flags.writeable = False
+    return array
