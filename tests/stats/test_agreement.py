@@ -100,9 +100,13 @@ def test_cohen_kappa_labels_and_categories():
     assert extended.n_categories == 4
 
 
-def test_cohen_kappa_degenerate_table_is_nan():
-    result = cohen_kappa([1, 1, 1], [1, 1, 1])
-    assert math.isnan(result.kappa) and math.isnan(result.z) and result.n == 3
+def test_single_category_throughout_is_an_error_not_nan():
+    with pytest.raises(ValueError, match="a and b rate every subject 1: chance agreement is 1"):
+        cohen_kappa([1, 1, 1], [1, 1, 1])
+    with pytest.raises(ValueError, match="a and b rate every subject 'x'"):
+        cohen_kappa(["x", "x"], ["x", "x"], categories=["x", "y"], weights="linear")
+    with pytest.raises(ValueError, match="ratings use the single category 2 throughout"):
+        fleiss_kappa([[2, 2, 2], [2, 2, 2]])
 
 
 @pytest.mark.parametrize(
@@ -135,10 +139,9 @@ _rating_pairs = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_si
 @given(pairs=_rating_pairs)
 def test_cohen_kappa_properties(pairs):
     a, b = (np.array(v) for v in zip(*pairs, strict=True))
-    ab, ba = cohen_kappa(a, b), cohen_kappa(b, a)
-    if math.isnan(ab.kappa):
-        assert math.isnan(ba.kappa)
+    if np.unique(np.concatenate([a, b])).size < 2:  # kappa undefined: tested elsewhere
         return
+    ab, ba = cohen_kappa(a, b), cohen_kappa(b, a)
     assert ab.kappa == pytest.approx(ba.kappa, abs=1e-12)
     assert ab.se == pytest.approx(ba.se, abs=1e-12)
     assert ab.se_null == pytest.approx(ba.se_null, abs=1e-12)
@@ -150,11 +153,14 @@ def test_cohen_kappa_properties(pairs):
 @given(ratings=st.lists(st.integers(0, 4), min_size=2, max_size=50))
 def test_identical_ratings_give_kappa_one(ratings):
     a = np.array(ratings)
-    result = cohen_kappa(a, a)
-    fleiss = fleiss_kappa(np.column_stack([a, a, a]))
     if np.unique(a).size < 2:  # chance agreement is 1: kappa undefined
-        assert math.isnan(result.kappa) and math.isnan(fleiss.kappa)
+        with pytest.raises(ValueError, match="chance agreement is 1"):
+            cohen_kappa(a, a)
+        with pytest.raises(ValueError, match="chance agreement is 1"):
+            fleiss_kappa(np.column_stack([a, a, a]))
     else:
+        result = cohen_kappa(a, a)
+        fleiss = fleiss_kappa(np.column_stack([a, a, a]))
         assert result.kappa == pytest.approx(1.0)
         assert result.se == pytest.approx(0.0, abs=1e-6)  # variance is O(1e-16) round-off
         assert fleiss.kappa == pytest.approx(1.0)
@@ -248,15 +254,14 @@ def test_fleiss_kappa_with_two_raters_is_scotts_pi():
 )
 def test_fleiss_kappa_invariant_to_rater_and_subject_order(data, seed):
     ratings = np.array(data)
+    if np.unique(ratings).size < 2:  # kappa undefined: tested elsewhere
+        return
     base = fleiss_kappa(ratings)
     rng = np.random.default_rng(seed)
     shuffled = ratings[rng.permutation(ratings.shape[0])][:, rng.permutation(3)]
     other = fleiss_kappa(shuffled)
-    if math.isnan(base.kappa):
-        assert math.isnan(other.kappa)
-    else:
-        assert other.kappa == pytest.approx(base.kappa, abs=1e-12)
-        assert other.se_null == pytest.approx(base.se_null, abs=1e-12)
+    assert other.kappa == pytest.approx(base.kappa, abs=1e-12)
+    assert other.se_null == pytest.approx(base.se_null, abs=1e-12)
 
 
 def test_fleiss_kappa_accepts_string_labels():
@@ -455,15 +460,14 @@ def test_weighted_kappa_rejects_bad_input(a, b, kwargs, match):
 def test_weighted_kappa_invariant_to_rater_swap_and_subject_order(pairs, weights, seed):
     a, b = (np.array(v) for v in zip(*pairs, strict=True))
     levels = [0, 1, 2, 3]
+    if np.unique(np.concatenate([a, b])).size < 2:  # kappa undefined: tested elsewhere
+        return
     base = cohen_kappa(a, b, categories=levels, weights=weights)
     order = np.random.default_rng(seed).permutation(a.size)
     for other in (
         cohen_kappa(b, a, categories=levels, weights=weights),
         cohen_kappa(a[order], b[order], categories=levels, weights=weights),
     ):
-        if math.isnan(base.kappa):
-            assert math.isnan(other.kappa)
-            continue
         assert other.kappa == pytest.approx(base.kappa, abs=1e-12)
         assert other.se == pytest.approx(base.se, abs=1e-12)
         assert other.se_null == pytest.approx(base.se_null, abs=1e-12)
@@ -476,10 +480,11 @@ def test_weighted_kappa_invariant_to_rater_swap_and_subject_order(pairs, weights
 )
 def test_identical_ratings_give_weighted_kappa_one(ratings, weights):
     a = np.array(ratings)
-    result = cohen_kappa(a, a, categories=range(5), weights=weights)
     if np.unique(a).size < 2:  # chance agreement is 1: kappa undefined
-        assert math.isnan(result.kappa)
+        with pytest.raises(ValueError, match="chance agreement is 1"):
+            cohen_kappa(a, a, categories=range(5), weights=weights)
     else:
+        result = cohen_kappa(a, a, categories=range(5), weights=weights)
         assert result.kappa == pytest.approx(1.0)
         assert result.se == pytest.approx(0.0, abs=1e-6)
 

@@ -94,25 +94,24 @@ def test_proportional_bias_matches_linregress():
     differences = np.subtract(WRIGHT, MINI_WRIGHT)
     reference = stats.linregress(means, differences)
     t = stats.t.ppf(0.975, 15)
-    assert result.proportional_bias
-    assert result.proportional_bias_slope == pytest.approx(reference.slope, rel=1e-10)
-    assert result.proportional_bias_slope_p == pytest.approx(reference.pvalue, rel=1e-8)
-    assert result.proportional_bias_slope_ci_low == pytest.approx(
-        reference.slope - t * reference.stderr, rel=1e-10
-    )
-    assert result.proportional_bias_intercept == pytest.approx(reference.intercept, rel=1e-10)
-    assert result.proportional_bias_intercept_ci_high == pytest.approx(
+    fit = result.proportional_bias
+    assert fit.slope == pytest.approx(reference.slope, rel=1e-10)
+    assert fit.slope_p == pytest.approx(reference.pvalue, rel=1e-8)
+    assert fit.slope_ci_low == pytest.approx(reference.slope - t * reference.stderr, rel=1e-10)
+    assert fit.intercept == pytest.approx(reference.intercept, rel=1e-10)
+    assert fit.intercept_ci_high == pytest.approx(
         reference.intercept + t * reference.intercept_stderr, rel=1e-10
     )
-    plain = _pefr()
-    assert not plain.proportional_bias and math.isnan(plain.proportional_bias_slope)
+    assert fit.names == ("mean of wright and mini", "wright − mini")
+    assert _pefr().proportional_bias is None
 
 
 def test_proportional_bias_detects_a_slope():
     reference = np.linspace(10, 100, 30)
     other = reference * 1.2 + np.random.default_rng(1).normal(0, 1, 30)
     result = bland_altman(other, reference, proportional_bias=True)
-    assert result.proportional_bias_slope > 0.15 and result.proportional_bias_slope_p < 1e-6
+    fit = result.proportional_bias
+    assert fit.slope > 0.15 and fit.slope_p < 1e-6
 
 
 def test_identical_methods_give_zero_bias_and_sd():
@@ -122,7 +121,8 @@ def test_identical_methods_give_zero_bias_and_sd():
     assert result.lower_limit == result.upper_limit == 0.0
     assert result.lower_limit_ci_low == result.upper_limit_ci_high == 0.0
     assert math.isnan(result.bias_p)
-    assert result.proportional_bias_slope == 0.0 and math.isnan(result.proportional_bias_slope_p)
+    assert result.proportional_bias is None
+    assert "proportional bias not estimable: every difference is the same" in result.method
     # A constant offset: sd 0, limits equal the bias, the bias is certain.
     shifted = bland_altman(np.add(values, 2.0), values)
     assert shifted.bias == pytest.approx(2.0) and shifted.sd == pytest.approx(0.0, abs=1e-12)
@@ -239,9 +239,12 @@ def test_permuting_subjects_changes_nothing(pairs, seed):
     tol = 1e-9 * (1.0 + np.abs(a).max() + np.abs(b).max())
     for name in ("bias", "sd", "lower_limit", "upper_limit", "upper_limit_ci_high"):
         assert getattr(other, name) == pytest.approx(getattr(base, name), abs=tol)
-    assert other.proportional_bias_slope == pytest.approx(
-        base.proportional_bias_slope, rel=1e-6, abs=1e-6
-    )
+    if base.proportional_bias is None:  # every difference the same
+        assert other.proportional_bias is None
+    else:
+        assert other.proportional_bias.slope == pytest.approx(
+            base.proportional_bias.slope, rel=1e-6, abs=1e-6
+        )
     np.testing.assert_array_equal(np.sort(other.differences), np.sort(base.differences))
 
 

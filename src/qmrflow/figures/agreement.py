@@ -66,15 +66,15 @@ def plot_bland_altman(ax: Axes, result: BlandAltmanResult, *, units: str = "") -
             ha="right",
             fontsize="small",
         )
-    if result.proportional_bias and math.isfinite(result.proportional_bias_slope):
+    fit = result.proportional_bias
+    if fit is not None:
         x = np.array([result.means.min(), result.means.max()])
         ax.plot(
             x,
-            result.proportional_bias_intercept + result.proportional_bias_slope * x,
+            fit.predict(x),
             linestyle=":",
             color="tab:red",
-            label=f"proportional bias: slope {result.proportional_bias_slope:.3g} "
-            f"(p = {result.proportional_bias_slope_p:.3g})",
+            label=f"proportional bias: slope {fit.slope:.3g} (p = {fit.slope_p:.3g})",
         )
         ax.legend(loc="lower left", fontsize="small", frameon=False)
     ax.set_xlabel(f"mean of {first} and {second}{unit}")

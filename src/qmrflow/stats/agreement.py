@@ -57,8 +57,8 @@ of raters into categories with overall proportions ``p_j`` (``q_j = 1 - p_j``):
   non-null variance is implemented, so ``se``, ``ci_low`` and ``ci_high`` are NaN for Fleiss'
   kappa (a subject bootstrap is the usual remedy).
 
-Degenerate tables (one category used by everybody, so chance agreement is 1) give a NaN kappa
-and NaN statistics rather than an exception.
+A degenerate table (one category used by everybody, so chance agreement is 1 and kappa is 0/0)
+is a ``ValueError`` naming the ratings and the category, never a NaN kappa in a results table.
 """
 
 from __future__ import annotations
@@ -341,8 +341,9 @@ def _cohen_from_table(
     p_o = float(np.sum(w * p))
     p_e = float(np.sum(w * chance))
     if math.isclose(p_e, 1.0, rel_tol=0.0, abs_tol=1e-12):
-        return _undefined(
-            n, method, measure, 2, k, p_o, p_e, confidence, weights=weights, categories=categories
+        raise ValueError(
+            f"a and b rate every subject {categories[int(np.argmax(rows))]!r}: chance agreement "
+            "is 1, so Cohen's kappa is undefined"
         )
     kappa = (p_o - p_e) / (1.0 - p_e)
 
@@ -416,7 +417,7 @@ def fleiss_kappa(ratings: ArrayLike) -> KappaResult:
     check_no_missing(array, "ratings")
 
     try:
-        counts, _categories = aggregate_raters(array)
+        counts, categories = aggregate_raters(array)
     except TypeError:
         raise ValueError(
             "ratings contains labels of mixed types that cannot be ordered; pass labels of one type"
@@ -430,8 +431,10 @@ def fleiss_kappa(ratings: ArrayLike) -> KappaResult:
     observed = float(np.mean((np.sum(counts**2, axis=1) - n_raters) / (n_raters * (n_raters - 1))))
     expected = float(np.sum(p_j**2))
     if sum_pq <= 1e-15:
-        return _undefined(
-            n_subjects, FLEISS_METHOD, "fleiss_kappa", n_raters, n_categories, observed, expected
+        only = categories[int(np.argmax(p_j))].item()
+        raise ValueError(
+            f"ratings use the single category {only!r} throughout: chance agreement is 1, "
+            "so Fleiss' kappa is undefined"
         )
     kappa = float(_sm_fleiss_kappa(counts, method="fleiss"))
     se0 = (
@@ -463,37 +466,3 @@ def _z_test(kappa: float, se0: float) -> tuple[float, float]:
         return NAN, NAN
     z = kappa / se0
     return z, float(2.0 * norm.sf(abs(z)))
-
-
-def _undefined(
-    n: int,
-    method: str,
-    measure: str,
-    n_raters: int,
-    n_categories: int,
-    observed: float,
-    expected: float,
-    confidence: float = 0.95,
-    *,
-    weights: str | None = None,
-    categories: tuple[Any, ...] = (),
-) -> KappaResult:
-    """Result for a table whose chance agreement is 1: kappa is 0/0, so everything is NaN."""
-    return KappaResult(
-        kappa=NAN,
-        se=NAN,
-        ci_low=NAN,
-        ci_high=NAN,
-        z=NAN,
-        p=NAN,
-        n=n,
-        method=method,
-        measure=measure,
-        n_raters=n_raters,
-        n_categories=n_categories,
-        observed_agreement=observed,
-        expected_agreement=expected,
-        confidence=confidence,
-        weights=weights,
-        categories=categories,
-    )

@@ -20,8 +20,10 @@ deviation (``ddof = 1``) of the differences and ``t = t_{(1 + confidence)/2, n -
   Both are large-sample approximations; exact intervals from two-sided tolerance factors
   (Carkeet 2015, Optom Vis Sci 92:e71-e80) are wider for small ``n`` and are not implemented.
 * Proportional bias (optional): ordinary least squares of ``d`` on ``m`` (Bland & Altman 1999,
-  regression approach) by :class:`statsmodels.regression.linear_model.OLS`; slope and
-  intercept with t intervals on ``n - 2`` df and two-sided t tests of each being 0.
+  regression approach) by :func:`qmrflow.stats.regression.linear_regression`; slope and
+  intercept with t intervals on ``n - 2`` df and two-sided t tests of each being 0. Not
+  estimable when every difference is the same; the result then has no regression and its
+  ``method`` says why.
 
 A zero standard deviation (the two methods differ by the same amount for everybody, e.g.
 identical methods) is valid: the limits and their intervals collapse onto the bias, and the
@@ -32,12 +34,10 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.typing import ArrayLike
 from scipy.stats import t as t_dist
 
@@ -50,6 +50,7 @@ from qmrflow.stats._checks import (
     numeric_pairs,
     row,
 )
+from qmrflow.stats.regression import RegressionResult, linear_regression
 
 __all__ = ["LIMIT_CI_METHODS", "BlandAltmanResult", "bland_altman"]
 
@@ -60,10 +61,7 @@ _LIMIT_CI_TEXT = {
     "bland_altman_1999": "Bland & Altman (1999) approximate SE = SD·sqrt(1/n + c²/(2(n-1)))",
     "bland_altman_1986": "Bland & Altman (1986) approximate SE = SD·sqrt(1/n + c²/(2n))",
 }
-PROPORTIONAL_METHOD = (
-    "proportional bias: OLS regression of difference on mean (Bland & Altman 1999); "
-    "t interval on n-2 df, two-sided t test of coefficient = 0"
-)
+PROPORTIONAL_METHOD = "proportional bias: regression of difference on mean (Bland & Altman 1999)"
 
 
 @dataclass(frozen=True)
@@ -101,15 +99,9 @@ class BlandAltmanResult:
     method
         Estimators and intervals, with references and the difference convention.
     proportional_bias
-        Whether the regression of difference on mean was fitted.
-    proportional_bias_slope, proportional_bias_slope_ci_low, proportional_bias_slope_ci_high,
-    proportional_bias_slope_p
-        OLS slope of difference on mean, its interval and the p-value of slope = 0 (all NaN
-        when not requested; the p-value is NaN when every difference is the same, a perfect
-        fit whose t statistic is 0/0).
-    proportional_bias_intercept, proportional_bias_intercept_ci_low,
-    proportional_bias_intercept_ci_high, proportional_bias_intercept_p
-        OLS intercept, its interval and p-value (NaN when not requested).
+        The OLS regression of difference on mean (:func:`qmrflow.stats.linear_regression`;
+        ``slope``, ``slope_p``, ``intercept``, ``predict``, ...), or None when not requested or
+        not estimable (every difference the same; ``method`` then says so).
     means, differences
         Per-pair ``(a + b)/2`` and ``a - b`` (read-only arrays, in input order after dropping
         missing pairs): the x and y of the Bland-Altman plot. Excluded from ``==`` and
@@ -139,15 +131,7 @@ class BlandAltmanResult:
     method: str
     means: np.ndarray = field(compare=False, repr=False)
     differences: np.ndarray = field(compare=False, repr=False)
-    proportional_bias: bool = False
-    proportional_bias_slope: float = NAN
-    proportional_bias_slope_ci_low: float = NAN
-    proportional_bias_slope_ci_high: float = NAN
-    proportional_bias_slope_p: float = NAN
-    proportional_bias_intercept: float = NAN
-    proportional_bias_intercept_ci_low: float = NAN
-    proportional_bias_intercept_ci_high: float = NAN
-    proportional_bias_intercept_p: float = NAN
+    proportional_bias: RegressionResult | None = None
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows (statistic ``estimate``): ``bias`` (CI, p), ``sd_difference``,
@@ -184,30 +168,16 @@ class BlandAltmanResult:
                 method=self.method,
             ),
         ]
-        if self.proportional_bias:
-            method = f"{PROPORTIONAL_METHOD}; {self.convention}"
-            rows += [
-                row(
-                    "proportional_bias_slope",
-                    "estimate",
-                    self.proportional_bias_slope,
-                    self.proportional_bias_slope_ci_low,
-                    self.proportional_bias_slope_ci_high,
-                    p=self.proportional_bias_slope_p,
-                    n=self.n,
-                    method=method,
-                ),
-                row(
-                    "proportional_bias_intercept",
-                    "estimate",
-                    self.proportional_bias_intercept,
-                    self.proportional_bias_intercept_ci_low,
-                    self.proportional_bias_intercept_ci_high,
-                    p=self.proportional_bias_intercept_p,
-                    n=self.n,
-                    method=method,
-                ),
-            ]
+        if self.proportional_bias is not None:
+            # The fit's slope and intercept rows, renamed; its R², F, ... stay on the result.
+            for fit_row in self.proportional_bias.to_rows():
+                if fit_row["statistic"] == "estimate" and fit_row["measure"] in (
+                    "slope",
+                    "intercept",
+                ):
+                    fit_row["measure"] = f"proportional_bias_{fit_row['measure']}"
+                    fit_row["method"] = f"{PROPORTIONAL_METHOD}; {fit_row['method']}"
+                    rows.append(fit_row)
         return rows
 
 
@@ -306,8 +276,10 @@ def bland_altman(
     regression = (
         _proportional_bias(means, differences, confidence, (name_a, name_b))
         if proportional_bias
-        else {}
+        else None
     )
+    if proportional_bias and regression is None:
+        method += "; proportional bias not estimable: every difference is the same"
     return BlandAltmanResult(
         bias=bias,
         bias_ci_low=bias - bias_half,
@@ -332,47 +304,23 @@ def bland_altman(
         method=method,
         means=_read_only(means),
         differences=_read_only(differences),
-        **regression,
+        proportional_bias=regression,
     )
 
 
 def _proportional_bias(
     means: np.ndarray, differences: np.ndarray, confidence: float, names: tuple[str, str]
-) -> dict[str, Any]:
-    """OLS of differences on means (statsmodels) as BlandAltmanResult keyword arguments."""
+) -> RegressionResult | None:
+    """OLS of differences on means; None when every difference is the same (nothing to fit)."""
     check_not_constant(means, f"means ({names[0]} + {names[1]})/2")
     if np.all(differences == differences[0]):
-        # Perfect fit: slope 0 and intercept = bias exactly, zero-width intervals; the t
-        # statistics are 0/0, so the p-values are NaN (statsmodels would return round-off).
-        bias = float(differences[0])
-        return {
-            "proportional_bias": True,
-            "proportional_bias_slope": 0.0,
-            "proportional_bias_slope_ci_low": 0.0,
-            "proportional_bias_slope_ci_high": 0.0,
-            "proportional_bias_intercept": bias,
-            "proportional_bias_intercept_ci_low": bias,
-            "proportional_bias_intercept_ci_high": bias,
-        }
-    with warnings.catch_warnings():
-        # An exact linear relation gives zero residual variance: statsmodels warns about the
-        # division; the resulting p-values (0) are the right limit.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        fit = sm.OLS(differences, sm.add_constant(means, has_constant="add")).fit()
-        ci = np.asarray(fit.conf_int(alpha=1.0 - confidence))
-        pvalues = np.asarray(fit.pvalues)
-    params = np.asarray(fit.params)
-    return {
-        "proportional_bias": True,
-        "proportional_bias_slope": float(params[1]),
-        "proportional_bias_slope_ci_low": float(ci[1, 0]),
-        "proportional_bias_slope_ci_high": float(ci[1, 1]),
-        "proportional_bias_slope_p": float(pvalues[1]),
-        "proportional_bias_intercept": float(params[0]),
-        "proportional_bias_intercept_ci_low": float(ci[0, 0]),
-        "proportional_bias_intercept_ci_high": float(ci[0, 1]),
-        "proportional_bias_intercept_p": float(pvalues[0]),
-    }
+        return None
+    return linear_regression(
+        means,
+        differences,
+        confidence=confidence,
+        names=(f"mean of {names[0]} and {names[1]}", f"{names[0]} − {names[1]}"),
+    )
 
 
 def _t_test_p(estimate: float, se: float, df: int) -> float:
