@@ -15,8 +15,20 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/inputs/dystrophy.smk"
+include: "rules/inputs/synthmri.smk"
 include: "rules/demo.smk"
-include: "rules/dystrophy.smk"
+
+
+# Only the selected studies' rules exist, so nothing of an unselected study is planned or read.
+if "dystrophy" in STUDIES:
+
+    include: "rules/dystrophy.smk"
+
+
+if "synthmri" in STUDIES:
+
+    include: "rules/synthmri.smk"
 
 
 rule all:

@@ -116,7 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         archs = ["resnet10-lite", "densenet-lite"]
-        config = {"dystrophy": {"demo": {"n_cases": args.subjects}}}
+        config = {"studies": ["dystrophy"], "dystrophy": {"demo": {"n_cases": args.subjects}}}
         (tmp / "q").mkdir()
         (tmp / "q/config.yaml").write_text(yaml.safe_dump(config))
         demo_participants(args.subjects, 2021).to_csv(tmp / "table.tsv", sep="\t", index=False)

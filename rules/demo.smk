@@ -5,7 +5,7 @@ sub-<id>/..., ratings.tsv) under <results>/demo/<study>, so the study's rules tr
 like a user's dataset. Ground truth goes to derivatives/truth/ beside it.
 """
 
-if DYSTROPHY_DEMO:
+if DYSTROPHY_DEMO and "dystrophy" in STUDIES:
 
     rule simulate_dystrophy_participants:
         output:
@@ -54,3 +54,47 @@ if DYSTROPHY_DEMO:
             seed=DYSTROPHY["demo"]["seed"],
         script:
             "../scripts/simulate_dystrophy_ratings.py"
+
+
+if SYNTHMRI_DEMO and "synthmri" in STUDIES:
+
+    rule simulate_synthmri_participants:
+        output:
+            participants=synthmri_participants_file(),
+            region_names=SYNTHMRI_REGION_NAMES,
+        log:
+            f"{LOGS}/simulate_synthmri_participants/simulate_synthmri_participants.log",
+        conda:
+            "../envs/imaging.yaml"
+        params:
+            n_subjects=SYNTHMRI["demo"]["n_subjects"],
+            seed=SYNTHMRI["demo"]["seed"],
+        script:
+            "../scripts/simulate_synthmri_participants.py"
+
+    rule simulate_synthmri_subject:
+        output:
+            **{
+                name: synthmri_truth("{subject}", name)
+                for name in ("T1map", "T2map", "PDmap", "B1map")
+            },
+            routine=synthmri_mdme("{subject}", "routine"),
+            routine_sidecar=synthmri_mdme("{subject}", "routine").removesuffix(
+                ".nii.gz"
+            )
+            + ".json",
+            fast=synthmri_mdme("{subject}", "fast"),
+            fast_sidecar=synthmri_mdme("{subject}", "fast").removesuffix(".nii.gz")
+            + ".json",
+            dseg=synthmri_label("dseg", "{subject}"),
+            regions=synthmri_label("regions", "{subject}"),
+            lesions=synthmri_label("lesions", "{subject}"),
+        log:
+            f"{LOGS}/simulate_synthmri_subject/sub-{{subject}}.log",
+        conda:
+            "../envs/imaging.yaml"
+        params:
+            row=synthmri_demo_row,
+            demo=SYNTHMRI["demo"],
+        script:
+            "../scripts/simulate_synthmri_subject.py"

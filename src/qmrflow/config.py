@@ -229,3 +229,24 @@ def check_training_splits(
             )
     if problems:
         raise ConfigError("; ".join(problems), file=file, location="column split")
+
+
+def check_splits_present(
+    table: pd.DataFrame, *, splits: Iterable[str], file: str | os.PathLike[str]
+) -> None:
+    """Require at least one participant in every split of ``splits``.
+
+    Raises
+    ------
+    ConfigError
+        A split has no participant (e.g. no ``test`` subject: nothing would be evaluated).
+    """
+    counts = table["split"].value_counts()
+    empty = [split for split in splits if counts.get(split, 0) == 0]
+    if empty:
+        raise ConfigError(
+            f"no participant in split(s) {empty}; the study needs at least one in each of "
+            f"{list(splits)}",
+            file=file,
+            location="column split",
+        )

@@ -12,13 +12,30 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
-#: A tiny but complete configuration: small images, two epochs, one light network.
+#: A tiny but complete dystrophy configuration: small images, two epochs, one light network.
 TINY = {
+    "studies": ["dystrophy"],
     "dystrophy": {
         "demo": {"n_cases": 14, "slices_per_case": 2, "image_shape": [128, 96]},
         "roi": {"out_shape": [64, 32]},
         "model": {"architectures": ["resnet10-lite"], "epochs": 2, "batch_size": 8},
-    }
+    },
+}
+
+
+#: A tiny but complete synthmri configuration: few small slices, one epoch per phase.
+TINY_SYNTHMRI = {
+    "studies": ["synthmri"],
+    "synthmri": {
+        "demo": {"n_subjects": 6, "n_slices": 2, "matrix": [64, 80]},
+        "model": {
+            "residual_blocks": 1,
+            "channels": 8,
+            "pretrain_epochs": 1,
+            "adversarial_epochs": 1,
+            "batch_size": 4,
+        },
+    },
 }
 
 

@@ -35,6 +35,11 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates the file owner-only (0600); give the result the permissions any
+        # new file gets (0666 minus the umask) so that collaborators can read results.
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)
