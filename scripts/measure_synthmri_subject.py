@@ -1,18 +1,13 @@
 """Rule measure_synthmri_subject: ROI means and image quality of one test subject's maps."""
 
 from qmrflow.logs import job_logging
-from qmrflow.studies.synthmri.rois import measure_subject
+from qmrflow.studies.synthmri.rois import maps_by_method, measure_subject
 
 inputs = dict(snakemake.input.items())
-maps = {
-    method: {m: inputs[f"{method}_{m}"] for m in ("T1map", "T2map", "PDmap")}
-    for method in ("routine", "fast", "dl", "truth")
-    if f"{method}_T1map" in inputs
-}
 with job_logging(snakemake.log[0]):
     measure_subject(
         subject=snakemake.wildcards.subject,
-        maps=maps,
+        maps=maps_by_method(inputs),
         tissue=inputs.get("dseg"),
         regions=inputs.get("regions"),
         region_names=inputs.get("region_names"),

@@ -1,6 +1,5 @@
 """Rule train_synthmri_superresolution: the SRGAN generator, trained on train, selected on val."""
 
-from qmrflow.dl.device import select_device
 from qmrflow.logs import job_logging
 from qmrflow.studies.synthmri.superres import train_superresolution
 
@@ -10,12 +9,12 @@ def _pairs(split):
 
 
 with job_logging(snakemake.log[0]):
-    select_device(snakemake.threads)
     train_superresolution(
         train=_pairs(snakemake.params.train),
         val=_pairs(snakemake.params.val),
         settings=snakemake.params.settings,
         seed=snakemake.params.seed,
         outputs=dict(snakemake.output.items()),
+        threads=snakemake.threads,
         provenance=snakemake.params.provenance,
     )

@@ -1,5 +1,6 @@
 """Paths, participants and input functions of study `synthmri` (its rules: rules/synthmri.smk)."""
 
+from qmrflow.errors import ConfigError
 from qmrflow.studies.synthmri.simulate import (
     demo_participants as synthmri_demo_participants,
 )
@@ -14,6 +15,18 @@ SYNTHMRI_GROUP = f"{SYNTHMRI_OUT}/group"
 SYNTHMRI_MODELS = f"{RESULTS}/models/synthmri"
 SYNTHMRI_MAPS = ("T1map", "T2map", "PDmap")
 SYNTHMRI_PRETRAINED = SYNTHMRI["model"]["pretrained"]
+if (
+    SYNTHMRI_DEMO
+    and round(1 / SYNTHMRI["demo"]["fast_phase_fraction"])
+    != SYNTHMRI["model"]["scale"][1]
+):
+    raise ConfigError(
+        f"fast_phase_fraction {SYNTHMRI['demo']['fast_phase_fraction']} needs model.scale "
+        f"[1, {round(1 / SYNTHMRI['demo']['fast_phase_fraction'])}], got "
+        f"{SYNTHMRI['model']['scale']}",
+        file=workflow.configfiles[-1] if workflow.configfiles else None,
+        location="synthmri.demo.fast_phase_fraction",
+    )
 
 
 def _synthmri_participants():

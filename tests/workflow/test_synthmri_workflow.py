@@ -6,6 +6,7 @@ import copy
 import json
 import shutil
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,8 +89,9 @@ def test_changed_test_subject_reruns_only_that_subject(demo_run, tmp_path):
     shutil.copytree(demo_run, workdir, symlinks=True)
     participants = _participants(workdir)
     subject = participants.loc[participants["split"] == "test", "participant_id"].iloc[0]
-    image = workdir / f"results/demo/synthmri/sub-{subject}/anat/sub-{subject}_acq-fast_MDME.nii.gz"
-    image.touch()
+    path = workdir / f"results/demo/synthmri/sub-{subject}/anat/sub-{subject}_acq-fast_MDME.nii.gz"
+    image = nib.load(path)
+    nib.save(nib.Nifti1Image(image.get_fdata().astype(np.float32) * 1.01, image.affine), path)
     jobs = planned_jobs(workdir, TINY_SYNTHMRI)
     per_subject = {rule for rule, wildcards in jobs if wildcards}
     assert all(f"subject={subject}" in wildcards for _, wildcards in jobs if wildcards)

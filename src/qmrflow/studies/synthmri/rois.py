@@ -65,6 +65,7 @@ __all__ = [
     "ROI_COLUMNS",
     "TISSUE_CENTROIDS",
     "TISSUE_NAMES",
+    "maps_by_method",
     "measure_subject",
     "read_region_names",
     "roi_masks",
@@ -377,6 +378,16 @@ def _check_maps(maps: Mapping[str, Mapping[str, PathLike]]) -> None:
         missing = [k for k in MAP_KEYS if k not in paths]
         if missing:
             raise ValueError(f"maps[{method!r}] lacks {missing}")
+
+
+def maps_by_method(inputs: Mapping[str, PathLike]) -> dict[str, dict[str, PathLike]]:
+    """``{"<method>_<map key>": path}`` (a rule's flat inputs) -> ``{method: {map key: path}}``
+    for every method of :data:`METHODS` whose maps are all present."""
+    return {
+        method: {key: inputs[f"{method}_{key}"] for key in MAP_KEYS}
+        for method in METHODS
+        if all(f"{method}_{key}" in inputs for key in MAP_KEYS)
+    }
 
 
 def _roi_rows(
