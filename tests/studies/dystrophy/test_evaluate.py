@@ -143,6 +143,12 @@ def test_architectures_compared_by_delong_with_holm(data):
     probabilities.loc[b, "probability"] = np.clip(
         probabilities.loc[b, "probability"] + rng.normal(0, 0.2, int(b.sum())), 0, 1
     )
+    # A case with a slice excluded (legs not separable) must not break the pairing.
+    probabilities = probabilities.drop(
+        probabilities.index[
+            (probabilities["participant_id"] == "s03") & (probabilities["slice"] == 2)
+        ]
+    )
     stats = evaluate(probabilities, participants, ratings).statistics
     tests = stats.query("measure == 'auc_difference' and statistic == 'estimate'")
     assert list(tests["comparison"]) == ["a vs b (image)", "a vs b (case)"]

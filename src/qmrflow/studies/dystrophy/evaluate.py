@@ -197,18 +197,16 @@ def _auc_comparisons(
     results = {}
     for level in ("image", "case"):
         sub = predictions[predictions["level"] == level]
-        scores = sub.pivot_table(
-            index=["participant_id", "slice"] if level == "image" else ["participant_id"],
-            columns="architecture",
-            values="probability",
-            dropna=False,
-        )
-        truth = sub.groupby(scores.index.names)["truth"].first().loc[scores.index].to_numpy()
+        keys = ["participant_id", "slice"] if level == "image" else ["participant_id"]
+        scores = sub.pivot_table(index=keys, columns="architecture", values="probability")
+        truth = sub.groupby(keys)["truth"].first().reindex(scores.index)
         for other in others:
+            # Paired test: only the images (cases) that both models scored.
+            both = scores[[primary, other]].notna().all(axis=1).to_numpy()
             results[f"{primary} vs {other} ({level})"] = delong_test(
-                truth,
-                scores[primary].to_numpy(),
-                scores[other].to_numpy(),
+                truth.to_numpy()[both],
+                scores[primary].to_numpy()[both],
+                scores[other].to_numpy()[both],
                 confidence=confidence,
             )
     return adjust_table(tidy(results, study=STUDY), "holm")
