@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from qmrflow.config import (
+    check_splits_present,
     check_training_splits,
     config_hash,
     load_schema,
@@ -28,8 +30,11 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_fill_an_empty_config():
     config = validate_config({}, CONFIG_SCHEMA)
-    assert config["studies"] == ["dystrophy"]
+    assert config["studies"] == ["dystrophy", "synthmri"]
     assert config["dystrophy"]["dataset"] == "demo"
+    assert config["synthmri"]["dataset"] == "demo"
+    assert config["synthmri"]["model"]["scale"] == [1, 2]
+    assert config["synthmri"]["demo"]["fast_phase_fraction"] == 0.5
     assert config["dystrophy"]["model"]["architectures"][0] == "resnet10-lite"
     assert config["dystrophy"]["demo"]["n_cases"] >= 150
 
@@ -59,6 +64,8 @@ def test_shipped_config_is_valid_and_documented():
         ({"dystrophy": {"model": {"architectures": ["vgg"]}}}, "'vgg' is not one of"),
         ({"studies": ["nosuch"]}, "studies.0: 'nosuch' is not one of"),
         ({"dystrophy": {"threshold": 1.5}}, "dystrophy.threshold"),
+        ({"synthmri": {"model": {"channels": 2}}}, "synthmri.model.channels: 2 is less than"),
+        ({"synthmri": {"demo": {"fast_phase_fraction": 0.3}}}, "0.3 is not one of"),
     ],
 )
 def test_bad_config_names_file_and_key(config, expected):
@@ -118,3 +125,12 @@ def test_training_splits_need_both_classes(tmp_path):
     table.loc[len(table)] = {"participant_id": "004", "diagnosis": "myositis", "split": "train"}
     table.loc[len(table)] = {"participant_id": "005", "diagnosis": "FSHMD", "split": "val"}
     check_training_splits(table, positive={"DMD", "BMD"}, file=path)
+
+
+def test_every_split_must_be_present(tmp_path):
+    table = pd.DataFrame({"participant_id": ["a", "b"], "split": ["train", "test"]})
+    check_splits_present(table, splits=("train", "test"), file="p.tsv")
+    with pytest.raises(
+        ConfigError, match=r"p\.tsv: column split: no participant in split\(s\) \['val'\]"
+    ):
+        check_splits_present(table, splits=("train", "val", "test"), file="p.tsv")
