@@ -237,6 +237,7 @@ SYNTHMRI_FIGURES = {
     "examples": "figures/example_maps.png",
     "quality": "figures/image_quality.png",
     "paper": "figures/paper_comparison.png",
+    "lesions": "figures/lesions.png",
 }
 
 

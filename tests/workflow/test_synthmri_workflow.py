@@ -48,6 +48,7 @@ def test_demo_runs_end_to_end(demo_run):
         "figures/example_maps.png",
         "figures/image_quality.png",
         "figures/paper_comparison.png",
+        "figures/lesions.png",
     ):
         assert (group / name).stat().st_size > 0, name
     participants = _participants(demo_run)

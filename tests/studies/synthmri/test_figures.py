@@ -54,6 +54,7 @@ def test_every_figure_is_written(group):
         "examples",
         "quality",
         "paper",
+        "lesions",
     }
     for path in outputs.values():
         assert path.stat().st_size > 500

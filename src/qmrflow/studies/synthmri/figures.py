@@ -36,8 +36,9 @@ from matplotlib.figure import Figure
 
 from qmrflow.figures.agreement import plot_bland_altman, plot_scatter_regression
 from qmrflow.figures.overlay import save_figure
+from qmrflow.figures.paired import plot_paired
 from qmrflow.io import load_nifti, read_tsv
-from qmrflow.stats import read_tidy
+from qmrflow.stats import paired_ttest, read_tidy
 from qmrflow.studies.synthmri.evaluate import (
     MAPS,
     METHOD_LABELS,
@@ -50,6 +51,7 @@ from qmrflow.studies.synthmri.evaluate import (
     paired_roi_values,
 )
 from qmrflow.studies.synthmri.paper import (
+    LESION_TTEST_P,
     MEASURE_LESION_P,
     MEASURE_R_SQUARED,
     PAPER,
@@ -62,6 +64,7 @@ __all__ = [
     "FIGURE_KEYS",
     "plot_agreement_figure",
     "plot_example_maps",
+    "plot_lesion_figure",
     "plot_paper_figure",
     "plot_quality_figure",
     "run_figures",
@@ -77,6 +80,7 @@ FIGURE_KEYS: tuple[str, ...] = (
     "examples",
     "quality",
     "paper",
+    "lesions",
 )
 _COMPARED = ("dl", "fast")
 _COLOURS = {"fast": "tab:orange", "dl": "tab:blue"}
@@ -270,6 +274,27 @@ def plot_paper_figure(statistics: pd.DataFrame) -> Figure:
     return fig
 
 
+def plot_lesion_figure(rois: pd.DataFrame) -> Figure:
+    """Each lesion's mean, routine vs DL, per map (the paper's paired t-tests on lesions)."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    for ax, map_name in zip(fig.subplots(1, len(MAPS)), MAPS, strict=True):
+        pairs = paired_roi_values(rois, map_name, "dl", "lesions")
+        if len(pairs) < 2:
+            ax.text(0.5, 0.5, f"{len(pairs)} lesion(s): no paired test", ha="center",
+                    transform=ax.transAxes)  # fmt: skip
+            ax.set_axis_off()
+            continue
+        test = paired_ttest(pairs["other"], pairs["routine"])
+        plot_paired(ax, pairs["routine"], pairs["other"], labels=("routine", "DL"),
+                    ylabel=f"lesion mean {map_name} ({UNITS[map_name]})", test=test)  # fmt: skip
+        ax.set_title(
+            f"{map_name}: {ax.get_title()}; paper p = {LESION_TTEST_P[map_name]:.2f}",
+            fontsize="small",
+        )
+    fig.suptitle("White-matter lesions: routine vs DL (paired t-test)", fontsize=9)
+    return fig
+
+
 def run_figures(
     *,
     rois: PathLike,
@@ -320,4 +345,6 @@ def run_figures(
         save_figure(plot_quality_figure(table), outputs["quality"], dpi)
     if "paper" in outputs:
         save_figure(plot_paper_figure(read_tidy(statistics)), outputs["paper"], dpi)
+    if "lesions" in outputs:
+        save_figure(plot_lesion_figure(roi_table), outputs["lesions"], dpi)
     logger.info("figures written: %s", ", ".join(str(p) for p in outputs.values()))
