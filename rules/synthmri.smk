@@ -132,7 +132,7 @@ rule plot_synthmri_figures:
 
 rule describe_synthmri_derivatives:
     input:
-        metadata=synthmri_model().removesuffix(".pt") + ".json",
+        metadata=str(Path(synthmri_model()).with_suffix(".json")),
     output:
         f"{SYNTHMRI_OUT}/dataset_description.json",
     log:
