@@ -240,6 +240,15 @@ def check_not_constant(values: np.ndarray, name: str) -> None:
         )
 
 
+def tie_sizes(values: np.ndarray) -> np.ndarray:
+    """Sizes of the groups of tied (exactly equal) values, only groups of 2 or more, as float.
+
+    Untied values would add nothing to the tie corrections (``t³ - t = 0`` for ``t = 1``).
+    """
+    counts = np.unique(values, return_counts=True)[1]
+    return counts[counts > 1].astype(float)
+
+
 def dropped_note(n_dropped: int, what: str = "pair") -> str:
     """Method-string suffix reporting dropped missing values, empty when none were dropped."""
     if n_dropped == 0:

@@ -89,6 +89,7 @@ from qmrflow.stats._checks import (
     dropped_note,
     numeric_pairs,
     row,
+    tie_sizes,
 )
 
 __all__ = ["CorrelationResult", "correlation", "kendall", "pearson", "spearman"]
@@ -408,7 +409,7 @@ def _kendall(
     names: tuple[str, str],
 ) -> dict[str, Any]:
     n = x.size
-    ties_x, ties_y = _tie_sizes(x), _tie_sizes(y)
+    ties_x, ties_y = tie_sizes(x), tie_sizes(y)
     ties = ties_x.size > 0 or ties_y.size > 0
     if exact and ties:
         raise ValueError(
@@ -497,12 +498,6 @@ def _tie_text(x: np.ndarray, y: np.ndarray, names: tuple[str, str]) -> str:
 
 def _has_ties(values: np.ndarray) -> bool:
     return bool(np.unique(values).size < values.size)
-
-
-def _tie_sizes(values: np.ndarray) -> np.ndarray:
-    """Sizes (> 1) of the groups of tied values, as float."""
-    counts = np.unique(values, return_counts=True)[1]
-    return counts[counts > 1].astype(float)
 
 
 def _kendall_score_variance(n: int, t: np.ndarray, u: np.ndarray) -> float:
