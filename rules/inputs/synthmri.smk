@@ -132,14 +132,13 @@ def synthmri_maps(subject, acq, prefix=""):
 
 
 def synthmri_training_inputs(wildcards):
-    """Fast maps, routine maps and routine masks of the train and val subjects only."""
-    subjects = synthmri_subjects("train", "val")
+    """Fast maps, routine maps and routine masks of the train and val subjects only (the
+    files of :func:`synthmri_training_pairs`, flat, so Snakemake tracks them)."""
+    pairs = synthmri_training_pairs("train") + synthmri_training_pairs("val")
     return {
-        "fast": [synthmri_file(m, s, "fast") for s in subjects for m in SYNTHMRI_MAPS],
-        "routine": [
-            synthmri_file(m, s, "routine") for s in subjects for m in SYNTHMRI_MAPS
-        ],
-        "masks": [synthmri_file("mask", s, "routine") for s in subjects],
+        "fast": [path for pair in pairs for path in pair["fast"].values()],
+        "routine": [path for pair in pairs for path in pair["routine"].values()],
+        "masks": [pair["mask"] for pair in pairs],
     }
 
 
