@@ -10,6 +10,7 @@ lambdas).
 
 from pathlib import Path
 
+from qmrflow.cluster import fix_slurm_executor
 from qmrflow.config import (
     check_splits_present,
     check_training_splits,
@@ -22,6 +23,8 @@ SCHEMAS = Path(workflow.basedir) / "config" / "schemas"
 validate_config(
     config, load_schema(SCHEMAS / "config.schema.yaml"), files=workflow.configfiles
 )
+# Two SLURM executor plugin defects lose jobs silently; see qmrflow.cluster.
+fix_slurm_executor()
 RESULTS = config["results"]
 STUDIES = config["studies"]
 LOGS = f"{RESULTS}/logs"

@@ -7,6 +7,11 @@ like a user's dataset. Ground truth goes to derivatives/truth/ beside it.
 
 if DYSTROPHY_DEMO and "dystrophy" in STUDIES:
 
+    # The cohort tables are cheap: they run beside Snakemake, not as cluster jobs.
+    localrules:
+        simulate_dystrophy_participants,
+        simulate_dystrophy_ratings,
+
     rule simulate_dystrophy_participants:
         output:
             dystrophy_participants_file(),
@@ -57,6 +62,9 @@ if DYSTROPHY_DEMO and "dystrophy" in STUDIES:
 
 
 if SYNTHMRI_DEMO and "synthmri" in STUDIES:
+
+    localrules:
+        simulate_synthmri_participants,
 
     rule simulate_synthmri_participants:
         output:

@@ -6,7 +6,10 @@ activations (per subject, GPU) -> group statistics, model comparison and figures
 """
 
 
+# Cheap group steps run beside Snakemake, not as cluster jobs.
 localrules:
+    evaluate_dystrophy,
+    plot_dystrophy_figures,
     describe_dystrophy_derivatives,
 
 

@@ -8,7 +8,10 @@ statistics, figures and the paper's numbers beside ours.
 """
 
 
+# Cheap group steps run beside Snakemake, not as cluster jobs.
 localrules:
+    evaluate_synthmri,
+    plot_synthmri_figures,
     describe_synthmri_derivatives,
 
 

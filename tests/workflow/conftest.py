@@ -39,10 +39,15 @@ TINY_SYNTHMRI = {
 }
 
 
-def run_snakemake(
-    workdir: Path, config: dict, *args: str, check: bool = True
-) -> subprocess.CompletedProcess:
-    """Run ``snakemake`` on the repository's Snakefile in ``workdir`` with ``config``."""
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+
+
+def snakemake_command(workdir: Path, config: dict, *args: str, cores: int | None = 2) -> list[str]:
+    """The ``snakemake`` command line for the repository's Snakefile in ``workdir``.
+
+    ``cores=None`` leaves ``--cores`` out, as a cluster run does: there it would cap every
+    rule's threads, and so the CPUs each job asks SLURM for.
+    """
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     command = [
@@ -55,10 +60,17 @@ def run_snakemake(
         str(workdir),
         "--configfile",
         str(config_path),
-        "--cores",
-        "2",
-        *args,
     ]
+    if cores is not None:
+        command += ["--cores", str(cores)]
+    return [*command, *args]
+
+
+def run_snakemake(
+    workdir: Path, config: dict, *args: str, check: bool = True, cores: int | None = 2
+) -> subprocess.CompletedProcess:
+    """Run ``snakemake`` on the repository's Snakefile in ``workdir`` with ``config``."""
+    command = snakemake_command(workdir, config, *args, cores=cores)
     result = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     if check and result.returncode != 0:
         pytest.fail(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -87,3 +99,30 @@ def planned_jobs(workdir: Path, config: dict) -> set[tuple[str, str]]:
     if rule is not None:
         jobs.add((rule, ""))
     return {job for job in jobs if job[0] != "all"}
+
+
+def slurm_profile_threads() -> dict[str, int]:
+    """Threads per rule as ``profiles/slurm`` sets them (the profile is a YTE template)."""
+    import yte
+
+    with (SLURM_PROFILE / "config.yaml").open() as stream:
+        return yte.process_yaml(stream, require_use_yte=True)["set-threads"]
+
+
+@pytest.fixture(scope="session")
+def dystrophy_demo_run(tmp_path_factory) -> Path:
+    """One complete local run of the tiny dystrophy demo.
+
+    Each rule gets the threads ``profiles/slurm`` gives it (torch's results depend on its
+    thread count), so the SLURM test can compare its results with these byte for byte.
+    """
+    workdir = tmp_path_factory.mktemp("dystrophy_demo")
+    threads = slurm_profile_threads()
+    run_snakemake(
+        workdir,
+        TINY,
+        "--set-threads",
+        *(f"{rule}={n}" for rule, n in threads.items()),
+        cores=max(threads.values()),
+    )
+    return workdir

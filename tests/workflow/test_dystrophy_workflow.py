@@ -22,11 +22,9 @@ pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """One complete run of the tiny demo configuration."""
-    workdir = tmp_path_factory.mktemp("demo")
-    run_snakemake(workdir, TINY)
-    return workdir
+def demo_run(dystrophy_demo_run):
+    """One complete run of the tiny demo configuration (shared with the SLURM test)."""
+    return dystrophy_demo_run
 
 
 def test_demo_runs_end_to_end(demo_run):

@@ -38,5 +38,16 @@ def select_device(threads: int | None = None) -> torch.device:
         )
     else:
         device = torch.device("cpu")
-        logger.info("no GPU visible; using the CPU with %d threads", torch.get_num_threads())
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        if visible and visible != "-1":
+            # The scheduler gave this job a GPU that torch cannot use (a CPU-only torch build
+            # or no driver on the node): run anyway, but say so.
+            logger.warning(
+                "CUDA_VISIBLE_DEVICES=%s but torch sees no usable GPU; using the CPU with %d "
+                "threads",
+                visible,
+                torch.get_num_threads(),
+            )
+        else:
+            logger.info("no GPU visible; using the CPU with %d threads", torch.get_num_threads())
     return device

@@ -1,0 +1,123 @@
+"""The execution profiles against the workflow's real job list (dry runs of the default demo)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+import yte
+
+from .conftest import REPO, SLURM_PROFILE, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+#: Both studies on their default demo cohorts: every rule of the workflow is planned.
+FULL = {"studies": ["dystrophy", "synthmri"]}
+
+
+def jobs(workdir, *args) -> list[dict]:
+    """Every job of a dry run: rule, group and resources."""
+    out = run_snakemake(workdir, FULL, "--dry-run", *args).stdout
+    found, current, group = [], None, None
+    for line in out.splitlines():
+        if "Group job " in line:
+            group = line.split("Group job ")[1].split()[0]
+        elif match := re.match(r"^(\s*)rule (\w+):$", line):
+            # A group's jobs are listed indented under its header; other jobs are not.
+            current = {"rule": match.group(2), "group": group if match.group(1) else None}
+            found.append(current)
+        elif current is not None and (match := re.match(r"^\s+resources: (.*)$", line)):
+            current["resources"] = dict(item.split("=", 1) for item in match.group(1).split(", "))
+    return [job for job in found if job["rule"] != "all"]
+
+
+def slurm_profile() -> dict:
+    with (SLURM_PROFILE / "config.yaml").open() as stream:
+        return yte.process_yaml(stream, require_use_yte=True)
+
+
+@pytest.fixture(scope="module")
+def slurm_jobs(tmp_path_factory):
+    return jobs(tmp_path_factory.mktemp("profile"), "--profile", str(SLURM_PROFILE))
+
+
+@pytest.fixture(scope="module")
+def gpu_rules(tmp_path_factory) -> set[str]:
+    """Rules that declare a GPU themselves (``resources: gpu=1`` in rules/*.smk)."""
+    planned = jobs(tmp_path_factory.mktemp("plain"))
+    return {job["rule"] for job in planned if job.get("resources", {}).get("gpu") == "1"}
+
+
+def declared_localrules() -> set[str]:
+    """The rules named in ``localrules:`` blocks of rules/*.smk (a dry run does not mark them)."""
+    names = set()
+    for path in (REPO / "rules").rglob("*.smk"):
+        for block in re.findall(r"localrules:\n((?:\s+\w+,\n)+)", path.read_text()):
+            names |= set(re.findall(r"(\w+),", block))
+    return names
+
+
+def test_every_submitted_rule_has_a_class_and_cheap_rules_run_locally(slurm_jobs):
+    classes = slurm_profile()["set-threads"]
+    local = declared_localrules()
+    assert local == {
+        "simulate_dystrophy_participants",
+        "simulate_dystrophy_ratings",
+        "simulate_synthmri_participants",
+        "evaluate_dystrophy",
+        "plot_dystrophy_figures",
+        "describe_dystrophy_derivatives",
+        "evaluate_synthmri",
+        "plot_synthmri_figures",
+        "describe_synthmri_derivatives",
+    }
+    planned = {job["rule"] for job in slurm_jobs}
+    assert local <= planned
+    assert planned - local == set(classes)
+
+
+def test_dl_rules_ask_for_a_gpu_and_cpu_rules_for_none(slurm_jobs, gpu_rules):
+    assert gpu_rules == {
+        "train_dystrophy_classifier",
+        "classify_dystrophy_subject",
+        "train_synthmri_superresolution",
+        "superresolve_synthmri_subject",
+    }
+    for job in slurm_jobs:
+        if job["rule"] in declared_localrules():
+            continue
+        gpu = job["resources"].get("gpu", "0")
+        assert (gpu == "1") == (job["rule"] in gpu_rules), job
+
+
+def test_a_subjects_cpu_chain_is_one_cluster_job(slurm_jobs):
+    """Simulation and localisation (dystrophy), simulation and both fits (synthmri)."""
+    grouped = Counter(job["rule"] for job in slurm_jobs if job["group"] == "subject")
+    assert grouped == {
+        "simulate_dystrophy_subject": 150,
+        "localise_dystrophy_roi": 150,
+        "simulate_synthmri_subject": 24,
+        "fit_synthmri_maps": 48,
+    }
+    assert not any(job["group"] for job in slurm_jobs if job["rule"] not in grouped)
+
+
+def test_the_cluster_settings_are_set_in_one_place():
+    """Account, partitions and GPU model reach every submitted rule from the top block."""
+    text = (SLURM_PROFILE / "config.yaml").read_text()
+    text = text.replace("account = None", 'account = "lab"')
+    text = text.replace("gpu_partition = None", 'gpu_partition = "gpu"')
+    text = text.replace("cpu_partition = None", 'cpu_partition = "cpu"')
+    text = text.replace("gpu_model = None", 'gpu_model = "a100"')
+    profile = yte.process_yaml(text, require_use_yte=True)
+    for rule, resources in profile["set-resources"].items():
+        gpu = resources["gpu"] == 1
+        assert resources["slurm_account"] == "lab", rule
+        assert resources["slurm_partition"] == ("gpu" if gpu else "cpu"), rule
+        assert resources.get("gpu_model") == ("a100" if gpu else None), rule
+    assert profile["default-resources"]["slurm_account"] == "lab"
+    no_gpus = yte.process_yaml(
+        text.replace("use_gpus = True", "use_gpus = False"), require_use_yte=True
+    )
+    assert all(r["gpu"] == 0 for r in no_gpus["set-resources"].values())

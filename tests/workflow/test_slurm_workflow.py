@@ -1,0 +1,307 @@
+"""The tiny dystrophy demo on a real local SLURM cluster through the project's profile.
+
+One scenario, asserted piece by piece: a first run is interrupted (Ctrl-C) once some subjects
+have finished; a second run resumes it, and while it runs the training job is cancelled with
+``scancel`` and must be resubmitted. Then: every job ran through SLURM, the DL jobs with a GPU
+and the CPU jobs without, and the results equal those of a local run of the same config.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from .conftest import SLURM_PROFILE, TINY, snakemake_command
+from .slurm_cluster import ClusterUnavailable, LocalSlurm, install
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+#: Poll job states every few seconds instead of the plugin's 40 (a cluster-friendly default).
+FAST_STATUS = ("--slurm-init-seconds-before-status-checks", "3")
+#: Jobs that run beside Snakemake (the workflow's localrules), never through SLURM.
+LOCAL_RULES = {
+    "simulate_dystrophy_participants",
+    "simulate_dystrophy_ratings",
+    "evaluate_dystrophy",
+    "plot_dystrophy_figures",
+    "describe_dystrophy_derivatives",
+}
+SUBJECT_GROUP = "rule_subject_"  # the comment the plugin gives a subject's grouped CPU chain
+CHAIN_DONE = "(Rule: localise_dystrophy_roi)"  # Snakemake's record of a finished chain
+CHAIN_SUBMITTED = "slurm_logs/group_subject_"  # in the line reporting a chain's sbatch
+GPU_RULES = ("rule_train_dystrophy_classifier", "rule_classify_dystrophy_subject")
+ACCOUNTING = ("JobID", "Comment", "AllocTRES", "State", "Start", "End")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A single-node SLURM with accounting and two fake GPUs; skipped where it cannot run."""
+    try:
+        install()
+        slurm = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+        slurm.start()
+    except ClusterUnavailable as error:
+        pytest.skip(f"cannot bring up a local SLURM cluster here: {error}")
+    yield slurm
+    slurm.stop()
+
+
+def start_workflow(workdir: Path, log: Path) -> subprocess.Popen:
+    command = snakemake_command(
+        workdir, TINY, "--profile", str(SLURM_PROFILE), *FAST_STATUS, cores=None
+    )
+    with log.open("w") as stream:
+        return subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)
+
+
+def wait_for(what: str, condition, process: subprocess.Popen, log: Path, timeout=600):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"snakemake ended ({process.returncode}) before {what}:\n{log.read_text()}")
+        time.sleep(0.5)
+    process.kill()
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()}")
+
+
+def finish(process: subprocess.Popen, log: Path, timeout=900) -> int:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"snakemake did not finish:\n{log.read_text()}")
+
+
+def queue() -> list[tuple[str, str, str]]:
+    """(job id, comment, state) of every job SLURM still holds."""
+    out = subprocess.run(
+        ["squeue", "--noheader", "--format=%i|%k|%T"], capture_output=True, text=True
+    ).stdout
+    return [tuple(line.split("|")) for line in out.splitlines() if line]
+
+
+def subjects(workdir: Path) -> set[str]:
+    table = pd.read_csv(workdir / "results/demo/dystrophy/participants.tsv", sep="\t", dtype=str)
+    return set(table["participant_id"])
+
+
+def finished_subjects(log: str) -> set[str]:
+    """Subjects whose ROI localisation Snakemake's log records as finished."""
+    subject_of, jobid = {}, None
+    for line in log.splitlines():
+        if match := re.match(r"\s+jobid: (\d+)$", line):
+            jobid = match.group(1)
+        elif (match := re.match(r"\s+wildcards: subject=(\w+)$", line)) and jobid:
+            subject_of[jobid] = match.group(1)
+    done = re.findall(r"Finished jobid: (\d+) \(Rule: localise_dystrophy_roi\)", log)
+    return {subject_of[jobid] for jobid in done}
+
+
+def crops(workdir: Path, subject: str) -> Path:
+    return workdir / f"results/dystrophy/sub-{subject}/anat/sub-{subject}_desc-roi_T1w.nii.gz"
+
+
+@pytest.fixture(scope="module")
+def scenario(cluster, tmp_path_factory):
+    """Interrupt, resume with a cancelled training job, and collect what each step left."""
+    workdir = tmp_path_factory.mktemp("slurm_run")
+    facts: dict = {"workdir": workdir}
+
+    # 1. Start, and press Ctrl-C once Snakemake has recorded a subject's CPU chain as done.
+    first_log = workdir / "first.log"
+    first = start_workflow(workdir, first_log)
+    wait_for(
+        "a subject's chain to finish",
+        lambda: CHAIN_DONE in first_log.read_text(),
+        first,
+        first_log,
+    )
+    first.send_signal(signal.SIGINT)
+    facts["first_returncode"] = finish(first, first_log, timeout=120)
+    # Cancelled jobs leave the queue within seconds (COMPLETING while their processes end).
+    deadline = time.monotonic() + 30
+    while queue() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    facts["queue_after_interrupt"] = queue()
+    facts["first_log"] = first_log.read_text()
+
+    # The subjects whose chain Snakemake recorded as finished must not be redone. (A chain that
+    # finished in SLURM while Snakemake was being interrupted is complete too: the job's own
+    # Snakemake recorded it.)
+    facts["finished_subjects"] = finished_subjects(facts["first_log"])
+    facts["mtimes_after_interrupt"] = {
+        subject: crops(workdir, subject).stat().st_mtime_ns
+        for subject in subjects(workdir)
+        if crops(workdir, subject).exists()
+    }
+
+    # 2. Resume; cancel the training job while it runs: it must be resubmitted.
+    second_log = workdir / "second.log"
+    second = start_workflow(workdir, second_log)
+    cancelled: list[str] = []
+
+    def training_running() -> bool:
+        for job_id, comment, state in queue():
+            if comment.startswith("rule_train_dystrophy_classifier") and state == "RUNNING":
+                subprocess.run(["scancel", job_id], check=True)
+                cancelled.append(job_id)
+                return True
+        return False
+
+    wait_for("the training job to run", training_running, second, second_log)
+    facts["cancelled"] = cancelled
+    facts["second_returncode"] = finish(second, second_log)
+    facts["second_log"] = second_log.read_text()
+    # sacct learns of finished jobs from slurmctld within seconds.
+    time.sleep(3)
+    facts["accounting"] = cluster.jobs(*ACCOUNTING)
+    facts["job_logs"] = sorted((workdir / "results/logs").rglob("*.log"))
+    return facts
+
+
+def test_an_interrupted_run_cancels_its_jobs_and_keeps_what_finished(scenario):
+    assert scenario["first_returncode"] != 0
+    assert scenario["queue_after_interrupt"] == []  # Ctrl-C cancelled the submitted jobs
+    finished = scenario["finished_subjects"]
+    assert 0 < len(finished) < len(subjects(scenario["workdir"])), scenario["first_log"]
+
+
+def test_resuming_does_not_redo_finished_subjects(scenario):
+    workdir = scenario["workdir"]
+    assert scenario["second_returncode"] == 0, scenario["second_log"]
+    before = scenario["mtimes_after_interrupt"]
+    untouched = {
+        subject
+        for subject, mtime in before.items()
+        if crops(workdir, subject).stat().st_mtime_ns == mtime
+    }
+    assert scenario["finished_subjects"] <= untouched
+    # The resumed run submitted a chain for exactly the subjects it then (re)made.
+    redone = subjects(workdir) - untouched
+    assert redone
+    assert scenario["second_log"].count(CHAIN_SUBMITTED) == len(redone)
+
+
+def test_a_cancelled_job_is_resubmitted(scenario):
+    accounting = {row["JobID"]: row for row in scenario["accounting"]}
+    (cancelled,) = scenario["cancelled"]
+    assert accounting[cancelled]["State"].startswith("CANCELLED")
+    training = [row for row in scenario["accounting"] if row["Comment"].startswith(GPU_RULES[0])]
+    assert [row["State"] for row in training][-1] == "COMPLETED"
+    assert len(training) >= 2
+    assert "Trying to restart job" in scenario["second_log"]
+
+
+def slurm_job_of(log: Path) -> str | None:
+    """The SLURM job id a rule's log records (qmrflow.logs writes it), or None."""
+    match = re.search(r"as SLURM job (\d+)", log.read_text())
+    return match.group(1) if match else None
+
+
+def test_every_job_ran_through_slurm(scenario):
+    """Each subject's CPU chain, the training and each classification was a SLURM job."""
+    workdir = scenario["workdir"]
+    logs = workdir / "results/logs"
+    accounting = {row["JobID"]: row for row in scenario["accounting"]}
+
+    def job_of(log: Path) -> dict[str, str]:
+        job = slurm_job_of(log)
+        assert job is not None, f"{log} did not run through SLURM"
+        return accounting[job]
+
+    for subject in subjects(workdir):
+        chain = job_of(logs / "localise_dystrophy_roi" / f"sub-{subject}.log")
+        assert chain["Comment"].startswith(SUBJECT_GROUP) and chain["State"] == "COMPLETED"
+        # The simulation may come from a chain that Ctrl-C cancelled after it had finished.
+        simulated = job_of(logs / "simulate_dystrophy_subject" / f"sub-{subject}.log")
+        assert simulated["Comment"].startswith(SUBJECT_GROUP)
+    training = job_of(logs / "train_dystrophy_classifier/resnet10-lite.log")
+    assert training["Comment"] == "rule_train_dystrophy_classifier_wildcards_resnet10-lite"
+    assert training["State"] == "COMPLETED"
+    classified = sorted((logs / "classify_dystrophy_subject").glob("sub-*.log"))
+    assert classified
+    for log in classified:
+        subject = log.stem.removeprefix("sub-")
+        job = job_of(log)
+        assert job["Comment"] == f"rule_classify_dystrophy_subject_wildcards_{subject}"
+        assert job["State"] == "COMPLETED"
+    # Cheap group steps ran beside Snakemake, not through SLURM.
+    for rule in LOCAL_RULES:
+        for log in (logs / rule).glob("*.log"):
+            assert slurm_job_of(log) is None, log
+        assert f"localrule {rule}:" in scenario["first_log"] + scenario["second_log"], rule
+
+
+def test_dl_jobs_got_a_gpu_and_cpu_jobs_none(scenario):
+    for row in scenario["accounting"]:
+        if row["State"] != "COMPLETED":
+            continue
+        gets_gpu = "gres/gpu=1" in row["AllocTRES"]
+        assert gets_gpu == row["Comment"].startswith(GPU_RULES), row
+    # Inside the job the code saw the GPU SLURM gave it and, with a CPU-only torch, fell back.
+    logs = scenario["workdir"] / "results/logs"
+    for rule in ("train_dystrophy_classifier", "classify_dystrophy_subject"):
+        for log in (logs / rule).glob("*.log"):
+            text = log.read_text()
+            assert "CUDA_VISIBLE_DEVICES=" in text or "using GPU" in text, log
+
+
+def assert_same_numbers(ours: Path, local: Path) -> None:
+    """Equal up to float32 rounding: the DL outputs of a threaded CPU torch are not
+    bit-reproducible from run to run (reduction order), on a cluster or not."""
+    if local.suffix == ".tsv":
+        pd.testing.assert_frame_equal(
+            pd.read_csv(ours, sep="\t"), pd.read_csv(local, sep="\t"), rtol=1e-4, atol=1e-6
+        )
+    elif local.name.endswith(".nii.gz"):
+        np.testing.assert_allclose(
+            nib.load(ours).get_fdata(), nib.load(local).get_fdata(), rtol=1e-4, atol=1e-5
+        )
+    elif local.suffix == ".pt":
+        a, b = (torch.load(path, weights_only=True) for path in (ours, local))
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-5)
+    else:
+        raise AssertionError(f"no comparison for {local}")
+
+
+def test_results_equal_a_local_run(scenario, dystrophy_demo_run):
+    """Every table, image and model equals the local executor's (same config and threads):
+    byte for byte for the simulation and the CPU chain, up to float rounding after the DL."""
+    ours = scenario["workdir"] / "results"
+    local = dystrophy_demo_run / "results"
+    exact = approximate = 0
+    for path in sorted(local.rglob("*")):
+        relative = path.relative_to(local)
+        if not path.is_file() or relative.parts[0] in ("logs", "benchmarks"):
+            continue
+        assert (ours / relative).is_file(), relative
+        if path.suffix in (".png", ".json") or path.name == "history.tsv":
+            continue  # figures, and sidecars and training histories that record times
+        if relative.parts[0] == "demo" or "roi" in path.name:
+            assert (ours / relative).read_bytes() == path.read_bytes(), relative
+            exact += 1
+        else:
+            assert_same_numbers(ours / relative, path)
+            approximate += 1
+    assert exact > 40 and approximate > 10, (exact, approximate)
+
+
+def test_the_cluster_stops_every_daemon_it_started(cluster):
+    daemons = [process for _, process in cluster.processes]
+    assert {name for name, _ in cluster.processes} >= {"slurmctld", "slurmd", "slurmdbd"}
+    cluster.stop()
+    assert all(process.poll() is not None for process in daemons)
+    assert not (Path("/etc/slurm") / "slurm.conf").exists()
