@@ -101,12 +101,17 @@ def planned_jobs(workdir: Path, config: dict) -> set[tuple[str, str]]:
     return {job for job in jobs if job[0] != "all"}
 
 
-def slurm_profile_threads() -> dict[str, int]:
-    """Threads per rule as ``profiles/slurm`` sets them (the profile is a YTE template)."""
+def slurm_profile() -> dict:
+    """``profiles/slurm`` as Snakemake reads it (the profile is a YTE template)."""
     import yte
 
     with (SLURM_PROFILE / "config.yaml").open() as stream:
-        return yte.process_yaml(stream, require_use_yte=True)["set-threads"]
+        return yte.process_yaml(stream, require_use_yte=True)
+
+
+def slurm_profile_threads() -> dict[str, int]:
+    """Threads per rule as ``profiles/slurm`` sets them."""
+    return slurm_profile()["set-threads"]
 
 
 @pytest.fixture(scope="session")

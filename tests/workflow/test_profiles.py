@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import yte
 
-from .conftest import REPO, SLURM_PROFILE, run_snakemake
+from .conftest import REPO, SLURM_PROFILE, run_snakemake, slurm_profile
 
 pytestmark = pytest.mark.workflow
 
@@ -30,11 +30,6 @@ def jobs(workdir, *args) -> list[dict]:
         elif current is not None and (match := re.match(r"^\s+resources: (.*)$", line)):
             current["resources"] = dict(item.split("=", 1) for item in match.group(1).split(", "))
     return [job for job in found if job["rule"] != "all"]
-
-
-def slurm_profile() -> dict:
-    with (SLURM_PROFILE / "config.yaml").open() as stream:
-        return yte.process_yaml(stream, require_use_yte=True)
 
 
 @pytest.fixture(scope="module")
