@@ -25,10 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.workflow.conftest import (  # noqa: E402  (the tests' helpers, from the repo root)
-    SLURM_PROFILE,
     TINY,
-    slurm_profile_threads,
+    slurm_command,
     snakemake_command,
+    threads_as_on_slurm,
 )
 from tests.workflow.slurm_cluster import LocalSlurm, install  # noqa: E402
 
@@ -50,35 +50,16 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     scratch = Path(tempfile.mkdtemp(prefix="qmrflow-slurm-bench-"))
-    threads = slurm_profile_threads()
-
     local_dir = scratch / "local"
     local_dir.mkdir()
-    local = timed(
-        snakemake_command(
-            local_dir,
-            TINY,
-            "--set-threads",
-            *(f"{rule}={n}" for rule, n in threads.items()),
-            cores=max(threads.values()),
-        )
-    )
+    thread_args, cores = threads_as_on_slurm()
+    local = timed(snakemake_command(local_dir, TINY, *thread_args, cores=cores))
 
     install()
     with LocalSlurm(scratch / "cluster") as cluster:
         slurm_dir = scratch / "slurm"
         slurm_dir.mkdir()
-        slurm = timed(
-            snakemake_command(
-                slurm_dir,
-                TINY,
-                "--profile",
-                str(SLURM_PROFILE),
-                "--slurm-init-seconds-before-status-checks",
-                str(args.status_seconds),
-                cores=None,
-            )
-        )
+        slurm = timed(slurm_command(slurm_dir, TINY, args.status_seconds))
         time.sleep(3)  # let the last jobs reach the accounting database
         jobs = cluster.jobs("JobID", "Comment")
 

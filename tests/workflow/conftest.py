@@ -109,25 +109,32 @@ def slurm_profile() -> dict:
         return yte.process_yaml(stream, require_use_yte=True)
 
 
-def slurm_profile_threads() -> dict[str, int]:
-    """Threads per rule as ``profiles/slurm`` sets them."""
-    return slurm_profile()["set-threads"]
+def threads_as_on_slurm() -> tuple[list[str], int]:
+    """Arguments and cores for a local run with the threads per rule that ``profiles/slurm``
+    gives (torch's results depend on its thread count)."""
+    threads = slurm_profile()["set-threads"]
+    return ["--set-threads", *(f"{rule}={n}" for rule, n in threads.items())], max(threads.values())
+
+
+def slurm_command(workdir: Path, config: dict, status_seconds: int) -> list[str]:
+    """``snakemake`` through the project's SLURM profile, unchanged except the seconds before
+    the plugin's first status check (its default of 40 suits a real cluster, not a test)."""
+    return snakemake_command(
+        workdir,
+        config,
+        "--profile",
+        str(SLURM_PROFILE),
+        "--slurm-init-seconds-before-status-checks",
+        str(status_seconds),
+        cores=None,
+    )
 
 
 @pytest.fixture(scope="session")
 def dystrophy_demo_run(tmp_path_factory) -> Path:
-    """One complete local run of the tiny dystrophy demo.
-
-    Each rule gets the threads ``profiles/slurm`` gives it (torch's results depend on its
-    thread count), so the SLURM test can compare its results with these byte for byte.
-    """
+    """One complete local run of the tiny dystrophy demo, with the threads of the SLURM profile
+    so that the SLURM test can compare its results with these."""
     workdir = tmp_path_factory.mktemp("dystrophy_demo")
-    threads = slurm_profile_threads()
-    run_snakemake(
-        workdir,
-        TINY,
-        "--set-threads",
-        *(f"{rule}={n}" for rule, n in threads.items()),
-        cores=max(threads.values()),
-    )
+    args, cores = threads_as_on_slurm()
+    run_snakemake(workdir, TINY, *args, cores=cores)
     return workdir

@@ -20,13 +20,13 @@ import pandas as pd
 import pytest
 import torch
 
-from .conftest import SLURM_PROFILE, TINY, snakemake_command
+from .conftest import TINY, slurm_command
 from .slurm_cluster import ClusterUnavailable, LocalSlurm, install
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
-#: Poll job states every few seconds instead of the plugin's 40 (a cluster-friendly default).
-FAST_STATUS = ("--slurm-init-seconds-before-status-checks", "3")
+#: Seconds before the plugin's first status check (its default, 40, suits a real cluster).
+STATUS_SECONDS = 3
 #: Jobs that run beside Snakemake (the workflow's localrules), never through SLURM.
 LOCAL_RULES = {
     "simulate_dystrophy_participants",
@@ -56,9 +56,7 @@ def cluster(tmp_path_factory):
 
 
 def start_workflow(workdir: Path, log: Path) -> subprocess.Popen:
-    command = snakemake_command(
-        workdir, TINY, "--profile", str(SLURM_PROFILE), *FAST_STATUS, cores=None
-    )
+    command = slurm_command(workdir, TINY, STATUS_SECONDS)
     with log.open("w") as stream:
         return subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)
 
