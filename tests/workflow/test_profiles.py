@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 import yte
@@ -17,18 +17,26 @@ FULL = {"studies": ["dystrophy", "synthmri"]}
 
 
 def jobs(workdir, *args) -> list[dict]:
-    """Every job of a dry run: rule, group and resources."""
+    """Every job of a dry run: rule, wildcards, resources, its group's name and which submitted
+    group job (numbered in order of appearance) it belongs to."""
     out = run_snakemake(workdir, FULL, "--dry-run", *args).stdout
-    found, current, group = [], None, None
+    found, current, group, group_jobs = [], None, None, 0
     for line in out.splitlines():
         if "Group job " in line:
-            group = line.split("Group job ")[1].split()[0]
+            group, group_jobs = line.split("Group job ")[1].split()[0], group_jobs + 1
         elif match := re.match(r"^(\s*)rule (\w+):$", line):
             # A group's jobs are listed indented under its header; other jobs are not.
-            current = {"rule": match.group(2), "group": group if match.group(1) else None}
+            grouped = bool(match.group(1))
+            current = {
+                "rule": match.group(2),
+                "group": group if grouped else None,
+                "group_job": group_jobs if grouped else None,
+                "wildcards": {},
+            }
             found.append(current)
-        elif current is not None and (match := re.match(r"^\s+resources: (.*)$", line)):
-            current["resources"] = dict(item.split("=", 1) for item in match.group(1).split(", "))
+        elif current is not None and (match := re.match(r"^\s+(resources|wildcards): (.*)$", line)):
+            items = match.group(2).split(", ")
+            current[match.group(1)] = dict(item.split("=", 1) for item in items)
     return [job for job in found if job["rule"] != "all"]
 
 
@@ -96,6 +104,18 @@ def test_a_subjects_cpu_chain_is_one_cluster_job(slurm_jobs):
         "fit_synthmri_maps": 48,
     }
     assert not any(job["group"] for job in slurm_jobs if job["rule"] not in grouped)
+
+
+def test_a_cluster_job_holds_one_subject_so_a_bad_subject_fails_alone(slurm_jobs):
+    """Groups never span subjects (no ``--group-components``): a subject with bad input fails
+    its own sbatch job, and no other subject's job waits on it. This is also why DL inference
+    stays one job per subject rather than a batch of subjects."""
+    subjects = defaultdict(set)
+    for job in slurm_jobs:
+        if job["group_job"] is not None:
+            subjects[job["group_job"]].add(job["wildcards"]["subject"])
+    assert len(subjects) == 150 + 24
+    assert all(len(members) == 1 for members in subjects.values())
 
 
 def test_the_cluster_settings_are_set_in_one_place():
