@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from qmrflow.errors import InputDataError
+from qmrflow.io.bids import parse_entities, subject_of
 from qmrflow.io.dicom import read_dicom_series
 from qmrflow.io.nifti import Image, load_nifti
 
@@ -26,8 +27,6 @@ logger = logging.getLogger(__name__)
 MIN_SLICE_SIZE = 32
 
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_SLICE_ENTITY = re.compile(r"(?:^|_)slice-(\d+)(?=_|\.|$)")
-_SUBJECT_ENTITY = re.compile(r"(?:^|_)sub-([A-Za-z0-9]+)(?=_|\.|$)")
 _DIGITS = re.compile(r"(\d+)")
 
 PathArg = str | os.PathLike[str]
@@ -137,8 +136,11 @@ def check_slice(
 
 def slice_number(path: PathArg) -> int | None:
     """The ``slice-<n>`` entity of a file name, or None when it has none."""
-    match = _SLICE_ENTITY.search(_stem(Path(path)))
-    return None if match is None else int(match.group(1))
+    try:
+        label = parse_entities(path).get("slice")
+    except ValueError:  # not a BIDS name: ordered by name instead
+        return None
+    return int(label) if label is not None and label.isdigit() else None
 
 
 def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
@@ -151,11 +153,10 @@ def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
                 subject=subject,
                 path=path,
             )
-        stem = _stem(path)
-        named = _SUBJECT_ENTITY.search(stem)
-        if named is not None and named.group(1) != subject:
+        named = subject_of(path)
+        if named is not None and named != subject:
             raise InputDataError(
-                f"file belongs to sub-{named.group(1)}, not sub-{subject}",
+                f"file belongs to sub-{named}, not sub-{subject}",
                 subject=subject,
                 path=path,
             )
@@ -188,14 +189,6 @@ def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
             path=files[0].parent,
         )
     return [seen[n] for n in sorted(seen)]
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
