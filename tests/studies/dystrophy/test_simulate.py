@@ -15,6 +15,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from qmrflow.errors import ConfigError
 from qmrflow.studies.dystrophy import simulate as sim
+from qmrflow.studies.dystrophy.diagnoses import POSITIVE_DIAGNOSES
 
 SHAPE = (256, 192)
 
@@ -32,7 +33,7 @@ def _row(diagnosis: str, severity: float, seed: int, **extra: object) -> dict[st
 
 
 def _is_positive(diagnoses: pd.Series) -> np.ndarray:
-    return diagnoses.isin(sim.POSITIVE_DIAGNOSES).to_numpy()
+    return diagnoses.isin(POSITIVE_DIAGNOSES).to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_label_table_is_consistent() -> None:
     assert len(set(ids)) == len(ids)
     assert max(ids) < sim.LEFT_OFFSET
     assert {"subcutaneous_fat", "femur_cortex", "marrow", "skin"} <= set(sim.LABELS)
-    assert set(sim.POSITIVE_DIAGNOSES) <= set(sim.DIAGNOSES)
+    assert set(POSITIVE_DIAGNOSES) <= set(sim.DIAGNOSES)
 
 
 # ------------------------------------------------------------------------------- participants
@@ -382,3 +383,16 @@ def test_write_case(tmp_path, cohort: pd.DataFrame) -> None:
     table = pd.read_csv(paths[6], sep="\t")
     assert len(table) == 22
     np.testing.assert_allclose(table["fat_fraction"], case.fat_fraction["fat_fraction"], atol=1e-5)
+
+
+def test_simulator_does_not_define_the_positive_diagnoses() -> None:
+    """Labels of real data live in diagnoses.py; the simulator only uses them."""
+    import inspect
+
+    from qmrflow.studies.dystrophy import diagnoses
+    from qmrflow.studies.dystrophy.simulate import case, cohort, diseases, labels, legs, ratings
+
+    for module in (sim, case, cohort, diseases, labels, legs, ratings):
+        assert not re.search(r"^POSITIVE_DIAGNOSES\s*[:=]", inspect.getsource(module), re.M)
+    assert not hasattr(sim, "POSITIVE_DIAGNOSES")
+    assert diagnoses.is_positive("DMD") and not diagnoses.is_positive("LGMD2B")
