@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from threadpoolctl import threadpool_limits
 
-from qmrflow.studies.synthmri import mapping
+from qmrflow.studies.synthmri import mapping, mdme
 from qmrflow.studies.synthmri.protocol import DEFAULT_PROTOCOL, mdme_signal
 
 logger = logging.getLogger("benchmarks.mdme_fit")
@@ -51,11 +51,11 @@ def scipy_per_voxel(images: np.ndarray, sigma: float) -> tuple[np.ndarray, float
     """The baseline: one least_squares call per voxel from the batched fit's starting values."""
     scale = float(np.percentile(images.max(axis=1), 99))
     signal = images / scale
-    t2 = mapping._initial_t2(signal, DEFAULT_PROTOCOL)
-    t1, b1, _ = mapping._initial_t1_b1(signal, t2, DEFAULT_PROTOCOL)
+    t2 = mdme._initial_t2(signal, DEFAULT_PROTOCOL)
+    t1, b1, _ = mdme._initial_t1_b1(signal, t2, DEFAULT_PROTOCOL)
     t1, b1 = t1[0], b1[0]
     shape, _ = mapping.mdme_model(DEFAULT_PROTOCOL)(np.column_stack([t1, t2, np.ones_like(t1), b1]))
-    x0 = np.column_stack([t1, t2, mapping._initial_pd(signal, shape), b1])
+    x0 = np.column_stack([t1, t2, mdme._initial_pd(signal, shape), b1])
     model = mapping.mdme_model(DEFAULT_PROTOCOL, sigma / scale)
     lower = [mapping.T1_BOUNDS[0], mapping.T2_BOUNDS[0], 0.0, mapping.B1_BOUNDS[0]]
     upper = [mapping.T1_BOUNDS[1], mapping.T2_BOUNDS[1], np.inf, mapping.B1_BOUNDS[1]]

@@ -1,4 +1,4 @@
-"""Tests of qmrflow.stats.location against published R output, scipy and pingouin."""
+"""Tests of qmrflow.stats.location (ttest, ranks) against published R output, scipy and pingouin."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from qmrflow.stats import location
+from qmrflow.stats import location, ttest
 from qmrflow.stats.location import (
     MannWhitneyResult,
     PairedTTestResult,
@@ -112,8 +112,8 @@ def test_cohen_dz_interval_close_to_normal_approximation_for_large_n():
 
 
 def test_cohen_dz_interval_falls_back_to_normal_approximation(monkeypatch, caplog):
-    monkeypatch.setattr(location, "_nct_root", lambda *args: math.nan)
-    with caplog.at_level(logging.WARNING, logger="qmrflow.stats.location"):
+    monkeypatch.setattr(ttest, "_nct_root", lambda *args: math.nan)
+    with caplog.at_level(logging.WARNING, logger="qmrflow.stats.ttest"):
         result = paired_ttest(SLEEP_GROUP1, SLEEP_GROUP2)
     assert "noncentral-t inversion failed" in caplog.text
     assert result.cohen_dz_ci_method == location.DZ_CI_NORMAL

@@ -14,6 +14,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "best_epoch": "qmrflow.figures.curves",
+    "plot_agreement_panel": "qmrflow.figures.agreement",
+    "plot_training_curves": "qmrflow.figures.curves",
     "plot_bland_altman": "qmrflow.figures.agreement",
     "plot_scatter_regression": "qmrflow.figures.agreement",
     "plot_paired": "qmrflow.figures.paired",

@@ -1,4 +1,5 @@
-"""Method-comparison figures: Bland-Altman plot and scatter with regression and identity lines."""
+"""Method-comparison figures: Bland-Altman plot, scatter with regression and identity lines, and
+the two side by side (:func:`plot_agreement_panel`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from matplotlib.axes import Axes
 from qmrflow.stats.bland_altman import BlandAltmanResult
 from qmrflow.stats.regression import RegressionResult
 
-__all__ = ["plot_bland_altman", "plot_scatter_regression"]
+__all__ = ["plot_agreement_panel", "plot_bland_altman", "plot_scatter_regression"]
 
 
 def plot_bland_altman(ax: Axes, result: BlandAltmanResult, *, units: str = "") -> Axes:
@@ -141,3 +142,39 @@ def plot_scatter_regression(
     ax.set_ylabel(f"{y_name}{unit}")
     ax.legend(loc="upper left", fontsize="small", frameon=False)
     return ax
+
+
+def plot_agreement_panel(
+    scatter_ax: Axes,
+    bland_altman_ax: Axes,
+    reference: np.ndarray,
+    method: np.ndarray,
+    fit: RegressionResult,
+    agreement: BlandAltmanResult,
+    *,
+    units: str = "",
+) -> tuple[Axes, Axes]:
+    """One method comparison side by side: scatter with regression, and Bland-Altman.
+
+    Parameters
+    ----------
+    scatter_ax, bland_altman_ax
+        Axes to draw on (left: :func:`plot_scatter_regression` of ``method`` on
+        ``reference`` with the identity line; right: :func:`plot_bland_altman`).
+    reference, method
+        The paired values (x = reference).
+    fit, agreement
+        The regression of ``method`` on ``reference`` and the Bland-Altman result of
+        ``method − reference`` (e.g. :attr:`qmrflow.stats.MethodComparison.regression` and
+        ``.bland_altman`` of :func:`qmrflow.stats.compare_pair`).
+    units
+        Unit of the measurement for the axis labels.
+
+    Returns
+    -------
+    tuple of Axes
+        ``(scatter_ax, bland_altman_ax)``.
+    """
+    plot_scatter_regression(scatter_ax, reference, method, fit, units=units)
+    plot_bland_altman(bland_altman_ax, agreement, units=units)
+    return scatter_ax, bland_altman_ax

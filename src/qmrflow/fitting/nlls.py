@@ -101,6 +101,9 @@ def levenberg_marquardt(
 ) -> NllsResult:
     """Fit ``N`` independent least-squares problems ``min_x ½ Σ_m w_m (f_m(x) - y_m)²`` at once.
 
+    Kept whole (about 115 lines of code): the iteration's state (active set, damping, bounds) is
+    shared by every step, and splitting it would pass a dozen arrays between helpers.
+
     Parameters
     ----------
     model

@@ -14,18 +14,23 @@ ROC analysis (:mod:`qmrflow.stats.roc`)
 Agreement (:mod:`qmrflow.stats.agreement`)
     :func:`cohen_kappa` (unweighted, linear or quadratic weights), :func:`fleiss_kappa`
     -> :class:`KappaResult`
-Location tests (:mod:`qmrflow.stats.location`)
+Location tests (:mod:`qmrflow.stats.ttest`, :mod:`qmrflow.stats.ranks`)
     :func:`paired_ttest` -> :class:`PairedTTestResult`,
     :func:`wilcoxon_signed_rank` -> :class:`WilcoxonResult`,
     :func:`mann_whitney_u` -> :class:`MannWhitneyResult`
-Method comparison (:mod:`qmrflow.stats.bland_altman`)
+Method comparison (:mod:`qmrflow.stats.bland_altman`, :mod:`qmrflow.stats.comparison`)
     :func:`bland_altman` -> :class:`BlandAltmanResult`;
+    :func:`compare_pair` (regression, Bland-Altman, paired t-test) -> :class:`MethodComparison`,
+    :func:`paired_values`, :func:`compare_methods` (every method against a reference, tidy);
     intraclass correlation (:mod:`qmrflow.stats.icc`) :func:`icc` -> :class:`IccResult`
 Association (:mod:`qmrflow.stats.correlation`, :mod:`qmrflow.stats.regression`)
     :func:`correlation` (and :func:`pearson`, :func:`spearman`, :func:`kendall`)
     -> :class:`CorrelationResult`; :func:`linear_regression` -> :class:`RegressionResult`
 Multiple comparisons (:mod:`qmrflow.stats.multiplicity`)
     :func:`adjust_p` (one family), :func:`adjust_table` (across a tidy table)
+Paper comparison (:mod:`qmrflow.stats.paper`)
+    :func:`paper_comparison_table`, :class:`PaperValue`, :func:`lookup_estimate`,
+    :data:`PAPER_COMPARISON_COLUMNS`
 Tables (:mod:`qmrflow.stats.tidy`)
     :func:`tidy`, :func:`write_tidy`, :func:`read_tidy`, :data:`TIDY_COLUMNS`,
     :class:`SupportsRows`
@@ -33,6 +38,12 @@ Tables (:mod:`qmrflow.stats.tidy`)
 
 from qmrflow.stats.agreement import KappaResult, cohen_kappa, fleiss_kappa
 from qmrflow.stats.bland_altman import BlandAltmanResult, bland_altman
+from qmrflow.stats.comparison import (
+    MethodComparison,
+    compare_methods,
+    compare_pair,
+    paired_values,
+)
 from qmrflow.stats.correlation import CorrelationResult, correlation, kendall, pearson, spearman
 from qmrflow.stats.diagnostic import (
     DiagnosticMetrics,
@@ -42,20 +53,26 @@ from qmrflow.stats.diagnostic import (
     wilson_ci,
 )
 from qmrflow.stats.icc import IccResult, icc
-from qmrflow.stats.location import (
+from qmrflow.stats.multiplicity import adjust_p, adjust_table
+from qmrflow.stats.paper import (
+    PAPER_COMPARISON_COLUMNS,
+    PaperValue,
+    lookup_estimate,
+    paper_comparison_table,
+)
+from qmrflow.stats.ranks import (
     MannWhitneyResult,
-    PairedTTestResult,
     WilcoxonResult,
     mann_whitney_u,
-    paired_ttest,
     wilcoxon_signed_rank,
 )
-from qmrflow.stats.multiplicity import adjust_p, adjust_table
 from qmrflow.stats.regression import RegressionResult, linear_regression
 from qmrflow.stats.roc import DelongTestResult, RocResult, delong_test, roc_curve_auc
 from qmrflow.stats.tidy import TIDY_COLUMNS, SupportsRows, read_tidy, tidy, write_tidy
+from qmrflow.stats.ttest import PairedTTestResult, paired_ttest
 
 __all__ = [
+    "PAPER_COMPARISON_COLUMNS",
     "TIDY_COLUMNS",
     "BlandAltmanResult",
     "CorrelationResult",
@@ -64,7 +81,9 @@ __all__ = [
     "IccResult",
     "KappaResult",
     "MannWhitneyResult",
+    "MethodComparison",
     "PairedTTestResult",
+    "PaperValue",
     "Proportion",
     "RatioEstimate",
     "RegressionResult",
@@ -75,6 +94,8 @@ __all__ = [
     "adjust_table",
     "bland_altman",
     "cohen_kappa",
+    "compare_methods",
+    "compare_pair",
     "correlation",
     "delong_test",
     "diagnostic_metrics",
@@ -82,8 +103,11 @@ __all__ = [
     "icc",
     "kendall",
     "linear_regression",
+    "lookup_estimate",
     "mann_whitney_u",
     "paired_ttest",
+    "paired_values",
+    "paper_comparison_table",
     "pearson",
     "read_tidy",
     "roc_curve_auc",

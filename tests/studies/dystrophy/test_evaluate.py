@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qmrflow.stats import adjust_p, delong_test, diagnostic_metrics, fleiss_kappa, roc_curve_auc
+from qmrflow.stats import (
+    PAPER_COMPARISON_COLUMNS,
+    adjust_p,
+    delong_test,
+    diagnostic_metrics,
+    fleiss_kappa,
+    roc_curve_auc,
+)
 from qmrflow.studies.dystrophy.evaluate import evaluate_study, label_predictions
 
 
@@ -91,9 +98,13 @@ def test_tables_hold_the_paper_beside_ours(data):
     assert list(comparison["architecture"][:2]) == ["a", "b"]
     assert {"ResNet50", "VGG-19", "DenseNet201"} <= set(comparison["architecture"])
     paper = result.paper_comparison.set_index("measure")
+    assert tuple(result.paper_comparison.columns) == PAPER_COMPARISON_COLUMNS
+    assert set(result.paper_comparison["study"]) == {"dystrophy"}
+    assert paper.loc["image AUC", "comparison"] == "a vs reference (image)"
+    assert paper.loc["image AUC", "ours_ci_low"] < paper.loc["image AUC", "ours"]
     assert paper.loc["image AUC", "paper"] == 0.98
-    assert np.isfinite(paper.loc["image AUC", "qmrflow"])
-    assert np.isfinite(paper.loc["rater 2 accuracy", "qmrflow"])
+    assert np.isfinite(paper.loc["image AUC", "ours"])
+    assert np.isfinite(paper.loc["rater 2 accuracy", "ours"])
     assert set(result.roc["architecture"]) == {"a", "b"}
 
 

@@ -244,9 +244,10 @@ def test_paper_comparison_table(default):
     paper = evaluation.paper_comparison
     assert tuple(paper.columns) == PAPER_COMPARISON_COLUMNS
     assert len(paper) == 6
-    r2 = paper[paper["measure"].str.startswith("R²")].set_index("map")
-    assert r2["paper"].to_dict() == R_SQUARED
-    assert r2.loc["T1", "ours"] == pytest.approx(
+    assert set(paper["study"]) == {"synthmri"}
+    r2 = paper[paper["measure"].str.startswith("R²")].set_index("comparison")
+    assert r2["paper"].tolist() == list(R_SQUARED.values())
+    assert r2.loc["DL vs routine: T1 (tissues+regions)", "ours"] == pytest.approx(
         value(evaluation.statistics, "DL vs routine: T1 (tissues+regions)", "r_squared")
     )
 

@@ -12,6 +12,7 @@ import pytest
 
 from qmrflow.errors import InputDataError
 from qmrflow.io import save_nifti
+from qmrflow.io.bids import sidecar_path
 from qmrflow.studies.synthmri.mapping import (
     CONTRASTS,
     MAP_KEYS,
@@ -29,7 +30,6 @@ from qmrflow.studies.synthmri.mapping import (
 from qmrflow.studies.synthmri.protocol import (
     DEFAULT_PROTOCOL,
     mdme_signal,
-    sidecar_path,
     write_sidecar,
 )
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from qmrflow.errors import InputDataError
+from qmrflow.io.bids import sidecar_path
 from qmrflow.studies.synthmri.protocol import (
     DEFAULT_PROTOCOL,
     MdmeProtocol,
     mdme_signal,
     read_sidecar,
-    sidecar_path,
     write_sidecar,
 )
 

@@ -14,24 +14,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from qmrflow.errors import InputDataError
 from qmrflow.io import read_tsv, write_tsv
 from qmrflow.stats import (
+    PaperValue,
     Proportion,
     adjust_table,
     cohen_kappa,
     delong_test,
     diagnostic_metrics,
     fleiss_kappa,
+    lookup_estimate,
+    paper_comparison_table,
     roc_curve_auc,
     tidy,
     write_tidy,
 )
+from qmrflow.studies.dystrophy.diagnoses import POSITIVE_DIAGNOSES
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER, SAME_ARCHITECTURE, TABLE_1
-from qmrflow.studies.dystrophy.simulate import POSITIVE_DIAGNOSES
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +233,51 @@ def _dmd_bmd_rows(predictions: pd.DataFrame, primary: str, confidence: float) ->
     return pd.concat(rows, ignore_index=True)
 
 
+def _architecture_rows(
+    predictions: pd.DataFrame, architecture: str, confidence: float, description: str
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame], dict]:
+    """Metrics and ROC of one architecture at image and case level.
+
+    Returns the tidy frames, the ROC point frames and the model-comparison row (image level).
+    """
+    tidy_frames, roc_frames = [], []
+    comparison_row: dict = {}
+    for level in ("image", "case"):
+        sub = predictions[
+            (predictions["architecture"] == architecture) & (predictions["level"] == level)
+        ]
+        truth, score = sub["truth"].to_numpy(), sub["probability"].to_numpy()
+        metrics = diagnostic_metrics(truth, sub["call"].to_numpy(), confidence=confidence)
+        roc = roc_curve_auc(truth, score, confidence=confidence)
+        name = f"{architecture} vs reference ({level})"
+        tidy_frames.append(tidy([metrics, roc], study=STUDY, comparison=name))
+        roc_frames.append(
+            pd.DataFrame(
+                {
+                    "architecture": architecture,
+                    "level": level,
+                    "fpr": roc.fpr,
+                    "tpr": roc.tpr,
+                    "threshold": roc.thresholds,
+                }
+            )
+        )
+        if level == "image":
+            comparison_row = {
+                "architecture": architecture,
+                "description": description,
+                "accuracy": metrics.accuracy.estimate,
+                "specificity": metrics.specificity.estimate,
+                "sensitivity": metrics.sensitivity.estimate,
+                "auc": roc.auc,
+                "auc_ci_low": roc.ci_low,
+                "auc_ci_high": roc.ci_high,
+                "n_images": metrics.n,
+                "source": "qmrflow (this run)",
+            }
+    return tidy_frames, roc_frames, comparison_row
+
+
 def evaluate_study(
     probabilities: pd.DataFrame,
     participants: pd.DataFrame,
@@ -271,6 +318,8 @@ def evaluate_study(
     """
     labelled = label_predictions(probabilities, participants, threshold)
     predictions = usable_predictions(labelled)
+    roc_frames: list[pd.DataFrame] = []
+    comparison_rows: list[dict] = []
     tidy_frames = [
         tidy(
             _Exclusions(labelled, architectures[0]),
@@ -278,43 +327,13 @@ def evaluate_study(
             comparison="excluded: legs not separable",
         )
     ]
-    roc_frames, comparison_rows = [], []
     for architecture in architectures:
-        for level in ("image", "case"):
-            sub = predictions[
-                (predictions["architecture"] == architecture) & (predictions["level"] == level)
-            ]
-            truth, score = sub["truth"].to_numpy(), sub["probability"].to_numpy()
-            metrics = diagnostic_metrics(truth, sub["call"].to_numpy(), confidence=confidence)
-            roc = roc_curve_auc(truth, score, confidence=confidence)
-            name = f"{architecture} vs reference ({level})"
-            tidy_frames.append(tidy([metrics, roc], study=STUDY, comparison=name))
-            roc_frames.append(
-                pd.DataFrame(
-                    {
-                        "architecture": architecture,
-                        "level": level,
-                        "fpr": roc.fpr,
-                        "tpr": roc.tpr,
-                        "threshold": roc.thresholds,
-                    }
-                )
-            )
-            if level == "image":
-                comparison_rows.append(
-                    {
-                        "architecture": architecture,
-                        "description": (descriptions or {}).get(architecture, ""),
-                        "accuracy": metrics.accuracy.estimate,
-                        "specificity": metrics.specificity.estimate,
-                        "sensitivity": metrics.sensitivity.estimate,
-                        "auc": roc.auc,
-                        "auc_ci_low": roc.ci_low,
-                        "auc_ci_high": roc.ci_high,
-                        "n_images": metrics.n,
-                        "source": "qmrflow (this run)",
-                    }
-                )
+        frames, rocs, row = _architecture_rows(
+            predictions, architecture, confidence, (descriptions or {}).get(architecture, "")
+        )
+        tidy_frames += frames
+        roc_frames += rocs
+        comparison_rows.append(row)
     tidy_frames.append(_auc_comparisons(predictions, architectures, confidence))
     tidy_frames.append(_dmd_bmd_rows(predictions, primary, confidence))
     if ratings is not None and not ratings.empty:
@@ -386,50 +405,32 @@ def _metrics_table(statistics: pd.DataFrame, primary: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _lookup(statistics: pd.DataFrame, comparison: str, measure: str) -> tuple[float, float, float]:
-    hit = statistics[
-        (statistics["comparison"] == comparison)
-        & (statistics["measure"] == measure)
-        & (statistics["statistic"] == "estimate")
-    ]
-    if hit.empty:
-        return (np.nan, np.nan, np.nan)
-    row = hit.iloc[0]
-    return (float(row["value"]), float(row["ci_low"]), float(row["ci_high"]))
-
-
 def _paper_comparison(statistics: pd.DataFrame, primary: str) -> pd.DataFrame:
-    """The paper's headline numbers beside the same numbers from this run."""
+    """The paper's headline numbers beside the same numbers from this run.
+
+    The common layout of :func:`qmrflow.stats.paper_comparison_table`; ``comparison`` names
+    the row of the statistics table each number comes from, ``note`` the model.
+    """
     image = f"{primary} vs reference (image)"
-    ours = {
-        "image accuracy": _lookup(statistics, image, "accuracy"),
-        "image sensitivity": _lookup(statistics, image, "sensitivity"),
-        "image specificity": _lookup(statistics, image, "specificity"),
-        "image AUC": _lookup(statistics, image, "auc"),
-        "DMD sensitivity": _lookup(statistics, f"{primary} DMD (image)", "sensitivity"),
-        "BMD sensitivity": _lookup(statistics, f"{primary} BMD (image)", "sensitivity"),
-        "raters Fleiss kappa": _lookup(
-            statistics, "raters among themselves (image level)", "fleiss_kappa"
-        ),
+    sources = {
+        "image accuracy": (image, "accuracy"),
+        "image sensitivity": (image, "sensitivity"),
+        "image specificity": (image, "specificity"),
+        "image AUC": (image, "auc"),
+        "DMD sensitivity": (f"{primary} DMD (image)", "sensitivity"),
+        "BMD sensitivity": (f"{primary} BMD (image)", "sensitivity"),
+        "raters Fleiss kappa": ("raters among themselves (image level)", "fleiss_kappa"),
+        **{
+            f"rater {k} accuracy": (f"rater{k} vs reference (image)", "accuracy") for k in (1, 2, 3)
+        },
     }
-    for k in (1, 2, 3):
-        ours[f"rater {k} accuracy"] = _lookup(
-            statistics, f"rater{k} vs reference (image)", "accuracy"
-        )
-    return pd.DataFrame(
-        [
-            {
-                "measure": name,
-                "paper": value,
-                "qmrflow": ours[name][0],
-                "qmrflow_ci_low": ours[name][1],
-                "qmrflow_ci_high": ours[name][2],
-                "paper_source": PAPER,
-                "qmrflow_model": primary,
-            }
-            for name, value in HEADLINE.items()
-        ]
-    )
+    rows = []
+    for name, value in HEADLINE.items():
+        comparison, measure = sources[name]
+        ours, low, high = lookup_estimate(statistics, comparison, measure)
+        note = f"qmrflow model {primary}"
+        rows.append(PaperValue(STUDY, name, value, ours, low, high, comparison, PAPER, note))
+    return paper_comparison_table(rows)
 
 
 def run_evaluation(

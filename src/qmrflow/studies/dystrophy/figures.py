@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from qmrflow.figures.curves import plot_training_curves as plot_curves
 from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.figures.roc import plot_roc
 from qmrflow.io import load_nifti, read_tsv
+from qmrflow.io.bids import subject_of
 from qmrflow.stats import read_tidy, roc_curve_auc
 from qmrflow.studies.dystrophy.evaluate import usable_predictions
 from qmrflow.studies.dystrophy.paper import HEADLINE, PAPER
@@ -79,7 +80,7 @@ def plot_cam_panel(
 ) -> None:
     """Crops with their class activation maps for the most confident cases of each class."""
     cases = predictions[(predictions["architecture"] == primary) & (predictions["level"] == "case")]
-    by_subject = {Path(p).name.split("_")[0].removeprefix("sub-"): p for p in cams}
+    by_subject = {subject_of(p): p for p in cams}
     picks = pd.concat(
         [
             cases[cases["truth"] == 1].nlargest(n_per_class, "probability"),
@@ -101,28 +102,19 @@ def plot_cam_panel(
 
 
 def plot_training_curves(histories: Mapping[str, pd.DataFrame], out: PathLike) -> None:
-    """Training and validation loss, and validation AUC, per architecture."""
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    loss_ax, auc_ax = fig.subplots(1, 2)
-    for architecture, history in histories.items():
-        (line,) = loss_ax.plot(
-            history["epoch"], history["train_loss"], label=f"{architecture} train"
-        )
-        loss_ax.plot(
-            history["epoch"],
-            history["val_loss"],
-            "--",
-            color=line.get_color(),
-            label=f"{architecture} val",
-        )
-        auc_ax.plot(
-            history["epoch"], history["val_auc"], color=line.get_color(), label=architecture
-        )
-    loss_ax.set(xlabel="epoch", ylabel="BCE loss", title="Loss")
-    auc_ax.set(xlabel="epoch", ylabel="AUC", title="Validation AUC", ylim=(0.4, 1.01))
-    loss_ax.legend(fontsize="small")
-    auc_ax.legend(fontsize="small")
-    save_figure(fig, out)
+    """Training and validation loss, and validation AUC, per architecture; the epoch whose
+    weights were kept (lowest validation loss) marked (:func:`qmrflow.figures.curves.
+    plot_training_curves`)."""
+    figure = plot_curves(
+        histories,
+        losses=("train_loss", "val_loss"),
+        metrics=("val_auc",),
+        select="val_loss",
+        loss_label="BCE loss",
+        metric_label="AUC",
+        metric_limits=(0.4, 1.01),
+    )
+    save_figure(figure, out)
 
 
 def run_figures(

@@ -274,9 +274,6 @@ def _localise(
     what: str,
 ) -> RoiResult:
     """:func:`localise_roi` with ``what`` prefixed to error messages."""
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
-
     out_shape = _check_shape(out_shape)
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
@@ -285,69 +282,15 @@ def _localise(
     if max_contact_fraction < 0.0:
         raise ValueError(f"max_contact_fraction must be >= 0, got {max_contact_fraction}")
 
-    if not isinstance(image, np.ndarray) and hasattr(image, "affine"):
-        image = image.data
-    arr = np.asarray(image)
-    if arr.ndim != 2:
-        raise InputDataError(
-            f"{what}expected a 2D slice, got shape {arr.shape}", subject=subject, path=path
-        )
-    if min(arr.shape) < 2:
-        raise InputDataError(
-            f"{what}slice of shape {arr.shape} is too small", subject=subject, path=path
-        )
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise InputDataError(
-            f"{what}slice holds NaN or infinite values", subject=subject, path=path
-        )
-    lo, hi = float(arr.min()), float(arr.max())
-    if hi - lo <= 1e-12 * max(abs(hi), abs(lo), 1.0):
-        raise InputDataError(
-            f"{what}no body found: the slice is blank (constant intensity {hi:g})",
-            subject=subject,
-            path=path,
-        )
-
-    threshold = float(threshold_otsu(arr))
-    body = ndimage.binary_fill_holes(arr > threshold)
-    labels, n_labels = ndimage.label(body, structure=np.ones((3, 3), dtype=bool))
-    sizes = np.bincount(labels.ravel(), minlength=n_labels + 1)[1:]
-    min_body = max(16, math.ceil(_MIN_BODY_FRACTION * arr.size))
-    if n_labels == 0 or int(sizes.max()) < min_body:
-        raise InputDataError(
-            f"{what}no body found: largest object above the Otsu threshold {threshold:g} has "
-            f"{int(sizes.max()) if n_labels else 0} pixels (< {min_body})",
-            subject=subject,
-            path=path,
-        )
-    order = np.argsort(-sizes, kind="stable")
-    major = [int(i) + 1 for i in order if sizes[i] >= min_leg_fraction * sizes[order[0]]]
-
-    if len(major) >= 2:
-        legs = sorted(
-            (labels == major[0], labels == major[1]),
-            key=lambda m: float(np.argwhere(m)[:, 0].mean()),
-        )
-        left, right = legs
-        leg_mask = left | right
-        separable = True
-        contact_fraction = 0.0
-        gap_px = _gap(left, right)
-        if len(major) > 2:
-            logger.debug(
-                "sub-%s %s: %s%d comparable components; the two largest are the legs",
-                subject,
-                path,
-                what,
-                len(major),
-            )
-    else:
-        leg_mask = labels == major[0]
-        left, right, separable, contact_fraction = _split(
-            leg_mask, min_leg_fraction=min_leg_fraction, max_contact_fraction=max_contact_fraction
-        )
-        gap_px = 0
+    arr = _checked_slice(image, subject=subject, path=path, what=what)
+    threshold, labels, major = _body_components(arr, min_leg_fraction, subject, path, what)
+    leg_mask, left, right, separable, contact_fraction, gap_px = _legs(
+        labels,
+        major,
+        min_leg_fraction=min_leg_fraction,
+        max_contact_fraction=max_contact_fraction,
+        log_context=(subject, path, what),
+    )
 
     bx0, bx1, by0, by1 = _bbox(leg_mask)
     if bx1 - bx0 < by1 - by0:
@@ -387,6 +330,101 @@ def _localise(
         threshold=threshold,
         contact_fraction=float(contact_fraction),
     )
+
+
+def _checked_slice(
+    image: np.ndarray | Image,
+    *,
+    subject: str | None,
+    path: str | os.PathLike[str] | None,
+    what: str,
+) -> np.ndarray:
+    """The slice as float64, refused when not 2D, tiny, not finite or blank."""
+    if not isinstance(image, np.ndarray) and hasattr(image, "affine"):
+        image = image.data
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise InputDataError(
+            f"{what}expected a 2D slice, got shape {arr.shape}", subject=subject, path=path
+        )
+    if min(arr.shape) < 2:
+        raise InputDataError(
+            f"{what}slice of shape {arr.shape} is too small", subject=subject, path=path
+        )
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InputDataError(
+            f"{what}slice holds NaN or infinite values", subject=subject, path=path
+        )
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi - lo <= 1e-12 * max(abs(hi), abs(lo), 1.0):
+        raise InputDataError(
+            f"{what}no body found: the slice is blank (constant intensity {hi:g})",
+            subject=subject,
+            path=path,
+        )
+    return arr
+
+
+def _body_components(
+    arr: np.ndarray,
+    min_leg_fraction: float,
+    subject: str | None,
+    path: str | os.PathLike[str] | None,
+    what: str,
+) -> tuple[float, np.ndarray, list[int]]:
+    """Otsu threshold, the labelled body components and the labels of the major ones (at least
+    ``min_leg_fraction`` of the largest), largest first."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    threshold = float(threshold_otsu(arr))
+    body = ndimage.binary_fill_holes(arr > threshold)
+    labels, n_labels = ndimage.label(body, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=n_labels + 1)[1:]
+    min_body = max(16, math.ceil(_MIN_BODY_FRACTION * arr.size))
+    if n_labels == 0 or int(sizes.max()) < min_body:
+        raise InputDataError(
+            f"{what}no body found: largest object above the Otsu threshold {threshold:g} has "
+            f"{int(sizes.max()) if n_labels else 0} pixels (< {min_body})",
+            subject=subject,
+            path=path,
+        )
+    order = np.argsort(-sizes, kind="stable")
+    major = [int(i) + 1 for i in order if sizes[i] >= min_leg_fraction * sizes[order[0]]]
+    return threshold, labels, major
+
+
+def _legs(
+    labels: np.ndarray,
+    major: list[int],
+    *,
+    min_leg_fraction: float,
+    max_contact_fraction: float,
+    log_context: tuple[object, object, str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, float, int]:
+    """The legs' mask, the left and right leg masks (ordered along X), whether they separate,
+    the contact fraction of a split body and the gap between two separate legs in pixels."""
+    if len(major) >= 2:
+        left, right = sorted(
+            (labels == major[0], labels == major[1]),
+            key=lambda m: float(np.argwhere(m)[:, 0].mean()),
+        )
+        if len(major) > 2:
+            subject, path, what = log_context
+            logger.debug(
+                "sub-%s %s: %s%d comparable components; the two largest are the legs",
+                subject,
+                path,
+                what,
+                len(major),
+            )
+        return left | right, left, right, True, 0.0, _gap(left, right)
+    body = labels == major[0]
+    left, right, separable, contact_fraction = _split(
+        body, min_leg_fraction=min_leg_fraction, max_contact_fraction=max_contact_fraction
+    )
+    return body, left, right, separable, contact_fraction, 0
 
 
 def _split(

@@ -10,7 +10,8 @@ The unit is an ROI mean of one subject (``rois`` table of
 ``(participant_id, roi_type, roi, map)``.
 
 * Tissues and regions pooled over all subjects (comparison ``"DL vs routine: T1
-  (tissues+regions)"``): :func:`~qmrflow.stats.linear_regression` of the other method on routine
+  (tissues+regions)"``): the method comparison :func:`~qmrflow.stats.compare_pair` with routine
+  as the reference: :func:`~qmrflow.stats.linear_regression` of the other method on routine
   (x = routine; the paper's R²), :func:`~qmrflow.stats.bland_altman` of other − routine and
   :func:`~qmrflow.stats.paired_ttest` of other − routine. ROI means of one subject are not
   independent, so these p-values are descriptive, as in the paper.
@@ -62,9 +63,8 @@ from qmrflow.stats import (
     PairedTTestResult,
     RegressionResult,
     adjust_table,
-    bland_altman,
-    linear_regression,
-    paired_ttest,
+    compare_pair,
+    paired_values,
     tidy,
     wilcoxon_signed_rank,
     write_tidy,
@@ -276,10 +276,7 @@ def paired_roi_values(
     """
     types = ROI_SETS[roi_set]
     sub = rois[(rois["map"] == map_name) & rois["roi_type"].isin(types)]
-    routine = sub[sub["method"] == "routine"][[*_KEYS, "mean"]].rename(columns={"mean": "routine"})
-    other = sub[sub["method"] == method][[*_KEYS, "mean"]].rename(columns={"mean": "other"})
-    pairs = routine.merge(other, on=_KEYS, how="inner", validate="one_to_one")
-    unmatched = len(routine) + len(other) - 2 * len(pairs)
+    pairs, unmatched = paired_values(sub, method, "routine", keys=_KEYS, value="mean")
     if unmatched:
         logger.warning(
             "%s vs routine %s (%s): %d ROI(s) measured by only one method left out",
@@ -288,7 +285,7 @@ def paired_roi_values(
             roi_set,
             unmatched,
         )
-    return pairs.sort_values(_KEYS, ignore_index=True)
+    return pairs.rename(columns={method: "other"})[[*_KEYS, "routine", "other"]]
 
 
 def agreement(
@@ -315,29 +312,23 @@ def agreement(
     x, y = pairs["routine"].to_numpy(), pairs["other"].to_numpy()
     names = (f"{label} {map_name}", f"routine {map_name}")
     name = comparison_name(label, map_name, roi_set)
-    if roi_set == "lesions":
-        if len(pairs) < 2:
-            note = (
-                f"paired t-test and Bland-Altman not computed: {len(pairs)} lesion ROI(s) "
-                "(at least 2 are needed)"
-            )
-            logger.warning("%s: %s", name, note)
-            return Agreement(pairs, None, None, None, note)
-        try:
-            ba = bland_altman(y, x, confidence=confidence, names=names)
-            ttest = paired_ttest(y, x, confidence=confidence, names=names)
-        except ValueError as exc:
-            note = f"paired t-test and Bland-Altman not computed: {exc}"
-            logger.warning("%s: %s", name, note)
-            return Agreement(pairs, None, None, None, note)
-        return Agreement(pairs, None, ba, ttest)
+    lesions = roi_set == "lesions"
+    if lesions and len(pairs) < 2:
+        note = (
+            f"paired t-test and Bland-Altman not computed: {len(pairs)} lesion ROI(s) "
+            "(at least 2 are needed)"
+        )
+        logger.warning("%s: %s", name, note)
+        return Agreement(pairs, None, None, None, note)
     try:
-        fit = linear_regression(x, y, confidence=confidence, names=names[::-1])
-        ba = bland_altman(y, x, confidence=confidence, names=names)
-        ttest = paired_ttest(y, x, confidence=confidence, names=names)
+        result = compare_pair(
+            y, x, names=names, confidence=confidence, regression=not lesions, strict=not lesions
+        )
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
-    return Agreement(pairs, fit, ba, ttest)
+    if result.note:
+        logger.warning("%s: %s", name, result.note)
+    return Agreement(pairs, result.regression, result.bland_altman, result.ttest, result.note)
 
 
 def _agreement_table(rois: pd.DataFrame, method: str, confidence: float) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from qmrflow.figures.agreement import plot_bland_altman, plot_scatter_regression
+from qmrflow.figures.agreement import plot_agreement_panel
 from qmrflow.figures.overlay import save_figure
 from qmrflow.figures.paired import plot_paired
 from qmrflow.io import load_nifti, read_tsv
@@ -102,7 +102,9 @@ def plot_agreement_figure(rois: pd.DataFrame, map_name: str, confidence: float =
         x, y = result.pairs["routine"].to_numpy(), result.pairs["other"].to_numpy()
         if result.regression is None or result.bland_altman is None:  # pragma: no cover
             raise ValueError(f"{label} vs routine {map_name}: no regression ({result.note})")
-        plot_scatter_regression(scatter_ax, x, y, result.regression, units=unit)
+        plot_agreement_panel(
+            scatter_ax, ba_ax, x, y, result.regression, result.bland_altman, units=unit
+        )
         lesions = paired_roi_values(rois, map_name, method, "lesions")
         if not lesions.empty:
             scatter_ax.scatter(
@@ -119,7 +121,6 @@ def plot_agreement_figure(rois: pd.DataFrame, map_name: str, confidence: float =
             f"{label} vs routine {map_name}: {len(result.pairs)} ROIs, {n_subjects} subjects",
             fontsize="medium",
         )
-        plot_bland_altman(ba_ax, result.bland_altman, units=unit)
     fig.suptitle(f"{map_name}: agreement with the routine protocol (tissues and regions)")
     return fig
 
@@ -223,12 +224,17 @@ def _r_squared(statistics: pd.DataFrame, method: str, map_name: str) -> float:
 
 def plot_paper_figure(statistics: pd.DataFrame) -> Figure:
     """The paper's R² (DL vs routine) beside ours (DL and fast), lesion p-values in a box."""
-    table = paper_comparison(statistics)
-    r2 = table[table["measure"] == MEASURE_R_SQUARED].set_index("map")
-    lesion = table[table["measure"] == MEASURE_LESION_P].set_index("map")
+    table = paper_comparison(statistics).set_index(["measure", "comparison"])
+    r2 = table.loc[MEASURE_R_SQUARED].reindex(
+        [comparison_name("DL", m, "tissues+regions") for m in MAPS]
+    )
+    lesion = table.loc[MEASURE_LESION_P].reindex(
+        [comparison_name("DL", m, "lesions") for m in MAPS]
+    )
+    lesion.index = list(MAPS)
     bars = {
-        "paper: DL": r2["paper"].reindex(MAPS).to_numpy(dtype=float),
-        "ours: DL": r2["ours"].reindex(MAPS).to_numpy(dtype=float),
+        "paper: DL": r2["paper"].to_numpy(dtype=float),
+        "ours: DL": r2["ours"].to_numpy(dtype=float),
         "ours: fast": np.array([_r_squared(statistics, "fast", m) for m in MAPS]),
     }
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")

@@ -9,17 +9,27 @@ on lesion values: no difference (p = 0.67, 0.73, 0.75).
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
+
+from qmrflow.stats.paper import (
+    PAPER_COMPARISON_COLUMNS,
+    PaperValue,
+    lookup_estimate,
+    paper_comparison_table,
+)
 
 __all__ = [
     "LESION_TTEST_P",
+    "MEASURE_LESION_P",
+    "MEASURE_R_SQUARED",
     "PAPER",
     "PAPER_COMPARISON_COLUMNS",
     "R_SQUARED",
+    "comparison_name",
     "paper_comparison",
 ]
+
+STUDY = "synthmri"
 
 PAPER = (
     "Two-Minute Deep Learning-Powered Brain Quantitative Mapping: Accelerating Clinical "
@@ -31,8 +41,6 @@ R_SQUARED: dict[str, float] = {"T1": 0.98, "T2": 0.97, "PD": 0.99}
 #: p of the paired t-test DL vs routine on lesion values, per map.
 LESION_TTEST_P: dict[str, float] = {"T1": 0.67, "T2": 0.73, "PD": 0.75}
 
-PAPER_COMPARISON_COLUMNS: tuple[str, ...] = ("measure", "map", "paper", "ours")
-
 #: Measure names of the paper-comparison table.
 MEASURE_R_SQUARED = "R² DL vs routine (tissues+regions)"
 MEASURE_LESION_P = "paired t-test p DL vs routine (lesions)"
@@ -41,15 +49,6 @@ MEASURE_LESION_P = "paired t-test p DL vs routine (lesions)"
 def comparison_name(method: str, map_name: str, rois: str) -> str:
     """Comparison string of the statistics table, e.g. ``"DL vs routine: T1 (lesions)"``."""
     return f"{method} vs routine: {map_name} ({rois})"
-
-
-def _estimate(statistics: pd.DataFrame, comparison: str, measure: str, column: str) -> float:
-    hit = statistics[
-        (statistics["comparison"] == comparison)
-        & (statistics["measure"] == measure)
-        & (statistics["statistic"] == "estimate")
-    ]
-    return float(hit.iloc[0][column]) if not hit.empty else math.nan
 
 
 def paper_comparison(statistics: pd.DataFrame) -> pd.DataFrame:
@@ -66,8 +65,10 @@ def paper_comparison(statistics: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``measure, map, paper, ours``; ``ours`` is NaN where this run has no such
-        number (e.g. fewer than 2 lesions).
+        The common layout :data:`~qmrflow.stats.PAPER_COMPARISON_COLUMNS`
+        (:func:`qmrflow.stats.paper_comparison_table`): one row per map and measure, the map in
+        ``comparison``; ``ours`` is NaN where this run has no such number (e.g. fewer than 2
+        lesions).
 
     Raises
     ------
@@ -81,13 +82,22 @@ def paper_comparison(statistics: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"statistics table lacks column(s) {missing}")
     rows = []
     for map_name, value in R_SQUARED.items():
-        ours = _estimate(
-            statistics, comparison_name("DL", map_name, "tissues+regions"), "r_squared", "value"
-        )
-        rows.append({"measure": MEASURE_R_SQUARED, "map": map_name, "paper": value, "ours": ours})
+        comparison = comparison_name("DL", map_name, "tissues+regions")
+        ours, low, high = lookup_estimate(statistics, comparison, "r_squared")
+        rows.append(PaperValue(STUDY, MEASURE_R_SQUARED, value, ours, low, high, comparison, PAPER))
     for map_name, value in LESION_TTEST_P.items():
-        ours = _estimate(
-            statistics, comparison_name("DL", map_name, "lesions"), "mean_difference", "p"
+        comparison = comparison_name("DL", map_name, "lesions")
+        ours = lookup_estimate(statistics, comparison, "mean_difference", "p")[0]
+        note = "raw (unadjusted) p, as the paper reports"
+        rows.append(
+            PaperValue(
+                STUDY,
+                MEASURE_LESION_P,
+                value,
+                ours,
+                comparison=comparison,
+                paper_source=PAPER,
+                note=note,
+            )
         )
-        rows.append({"measure": MEASURE_LESION_P, "map": map_name, "paper": value, "ours": ours})
-    return pd.DataFrame(rows, columns=list(PAPER_COMPARISON_COLUMNS))
+    return paper_comparison_table(rows)

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from qmrflow.errors import InputDataError
+from qmrflow.io.bids import sidecar_path
 from qmrflow.io.tables import write_json
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "MdmeProtocol",
     "mdme_signal",
     "read_sidecar",
-    "sidecar_path",
     "write_sidecar",
 ]
 
@@ -165,18 +165,8 @@ def mdme_signal(
     return np.abs(pd * np.exp(-echoes / t2) * recovery / steady)
 
 
-def sidecar_path(image: PathLike) -> Path:
-    """``sub-x_acq-y_MDME.nii.gz`` -> ``sub-x_acq-y_MDME.json``."""
-    path = Path(image)
-    name = path.name
-    for suffix in (".nii.gz", ".nii"):
-        if name.endswith(suffix):
-            return path.with_name(name[: -len(suffix)] + ".json")
-    raise ValueError(f"{path} is not a NIfTI file name (.nii or .nii.gz)")
-
-
 def write_sidecar(protocol: MdmeProtocol, image: PathLike) -> Path:
-    """Write the sidecar of ``image`` atomically."""
+    """Write the sidecar of ``image`` (:func:`qmrflow.io.bids.sidecar_path`) atomically."""
     return write_json(protocol.to_sidecar(), sidecar_path(image))
 
 

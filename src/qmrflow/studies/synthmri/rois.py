@@ -57,6 +57,7 @@ from scipy import ndimage
 from qmrflow.errors import InputDataError
 from qmrflow.image_quality import nrmse, psnr, ssim
 from qmrflow.io import Image, load_nifti, read_tsv, write_tsv
+from qmrflow.roi import component_masks, label_masks, roi_rows
 
 __all__ = [
     "MAP_KEYS",
@@ -121,8 +122,6 @@ QUALITY_COLUMNS: tuple[str, ...] = (
     "nrmse",
 )
 
-# 26-connectivity for lesion components (see the module docstring).
-_LESION_STRUCTURE = ndimage.generate_binary_structure(3, 3)
 # One voxel in-plane (x, y), none through the slices.
 _INPLANE_STRUCTURE = np.zeros((3, 3, 3), dtype=bool)
 _INPLANE_STRUCTURE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
@@ -253,25 +252,15 @@ def roi_masks(
         elif label != 4:
             logger.warning("tissue ROI %s is empty%s", name, " after erosion" if erode else "")
     if regions is not None:
-        regions = np.asarray(regions)
         brain = np.isin(tissue, BRAIN_TISSUE_LABELS) & normal
-        for label in np.unique(regions[regions != 0]):
-            label = int(label)
-            if region_names is None:
-                name = f"region-{label}"
-            elif label in region_names:
-                name = str(region_names[label])
-            else:
-                raise ValueError(f"region label {label} has no name in the region lookup table")
-            roi = (regions == label) & brain
+        for name, region in label_masks(regions, region_names, prefix="region").items():
+            roi = region & brain
             if roi.any():
                 masks[("region", name)] = roi
             else:
                 logger.info("region %s holds no brain tissue: skipped", name)
-    if lesion.any():
-        components, count = ndimage.label(lesion, structure=_LESION_STRUCTURE)
-        for index in range(1, count + 1):
-            masks[("lesion", f"lesion-{index}")] = components == index
+    for name, roi in component_masks(lesion, prefix="lesion").items():
+        masks[("lesion", name)] = roi
     return masks
 
 
@@ -397,38 +386,47 @@ def _roi_rows(
     masks: Mapping[tuple[str, str], np.ndarray],
     truth: Mapping[str, np.ndarray] | None,
 ) -> list[dict]:
-    """One row per ROI and map; ``voxel_error_percent`` is the median over the ROI's voxels of
-    ``100·|value − truth|/truth`` (NaN without truth, for the truth itself, or where the truth
-    is 0)."""
+    """One row per ROI and map (:func:`qmrflow.roi.roi_rows`); ``voxel_error_percent`` is the
+    median over the ROI's voxels of ``100·|value − truth|/truth`` (NaN without truth, for the
+    truth itself, or where the truth is 0)."""
+    reference = truth if method != "truth" else None
+    rows = roi_rows(masks, volumes, reference=reference, key_names=("roi_type", "roi"))
+    return [{"participant_id": subject, "method": method, **row} for row in rows]
+
+
+def _quality_rows(
+    subject: str,
+    volumes: Mapping[str, Mapping[str, np.ndarray]],
+    brain: np.ndarray,
+    maps: Mapping[str, Mapping[str, PathLike]],
+) -> list[dict]:
+    """PSNR, SSIM and NRMSE of fast and DL against each reference present, per map."""
     rows = []
-    for (roi_type, roi), mask in masks.items():
-        n = int(mask.sum())
-        for name, volume in volumes.items():
-            values = volume[mask]
-            error = np.nan
-            if truth is not None and method != "truth":
-                reference = truth[name][mask]
-                valid = reference != 0
-                if valid.any():
-                    error = float(
-                        np.median(
-                            100.0 * np.abs(values[valid] - reference[valid]) / reference[valid]
-                        )
-                    )
-            rows.append(
-                {
-                    "participant_id": subject,
-                    "method": method,
-                    "roi_type": roi_type,
-                    "roi": roi,
-                    "map": name,
-                    "mean": float(values.mean()),
-                    "median": float(np.median(values)),
-                    "sd": float(values.std(ddof=1)) if n > 1 else np.nan,
-                    "n_voxels": n,
-                    "voxel_error_percent": error,
-                }
-            )
+    for method in QUALITY_METHODS:
+        for reference in (r for r in QUALITY_REFERENCES if r in volumes):
+            for name in MAP_KEYS.values():
+                image, ref = volumes[method][name], volumes[reference][name]
+                try:
+                    row = {
+                        "psnr": psnr(image, ref, mask=brain),
+                        "ssim": ssim(image, ref, mask=brain),
+                        "nrmse": nrmse(image, ref, mask=brain),
+                    }
+                except ValueError as exc:
+                    raise InputDataError(
+                        f"image quality of {method} {name} against {reference}: {exc}",
+                        subject=subject,
+                        path=maps[reference][f"{name}map"],
+                    ) from exc
+                rows.append(
+                    {
+                        "participant_id": subject,
+                        "method": method,
+                        "reference": reference,
+                        "map": name,
+                        **row,
+                    }
+                )
     return rows
 
 
@@ -518,32 +516,7 @@ def measure_subject(
         roi_rows += _roi_rows(subject, method, volumes[method], masks, volumes.get("truth"))
     roi_table = pd.DataFrame(roi_rows, columns=list(ROI_COLUMNS))
 
-    quality_rows = []
-    for method in QUALITY_METHODS:
-        for reference in (r for r in QUALITY_REFERENCES if r in volumes):
-            for name in MAP_KEYS.values():
-                image, ref = volumes[method][name], volumes[reference][name]
-                try:
-                    row = {
-                        "psnr": psnr(image, ref, mask=brain),
-                        "ssim": ssim(image, ref, mask=brain),
-                        "nrmse": nrmse(image, ref, mask=brain),
-                    }
-                except ValueError as exc:
-                    raise InputDataError(
-                        f"image quality of {method} {name} against {reference}: {exc}",
-                        subject=subject,
-                        path=maps[reference][f"{name}map"],
-                    ) from exc
-                quality_rows.append(
-                    {
-                        "participant_id": subject,
-                        "method": method,
-                        "reference": reference,
-                        "map": name,
-                        **row,
-                    }
-                )
+    quality_rows = _quality_rows(subject, volumes, brain, maps)
     quality_table = pd.DataFrame(quality_rows, columns=list(QUALITY_COLUMNS))
 
     write_tsv(roi_table, outputs["rois"])
