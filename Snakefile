@@ -1,7 +1,10 @@
 """qmrflow: reproducible deep-learning quantitative MRI studies.
 
-Wiring only. Configuration and participants tables are validated in rules/common.smk before any
-job is planned; each study's chain reads top to bottom in rules/<study>.smk.
+Wiring only. The configuration and every study's participants table are validated in
+rules/common.smk before any job is planned; each configured study's rules live in
+rules/<study>/ (inputs.smk: its paths and input functions; demo.smk: the simulation of its demo
+cohort; chain.smk: its chain, top to bottom). Only the configured studies' rules exist, so
+nothing of an unselected study is planned or read.
 """
 
 from pathlib import Path
@@ -15,20 +18,16 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/inputs/dystrophy.smk"
-include: "rules/inputs/synthmri.smk"
-include: "rules/demo.smk"
 
 
-# Only the selected studies' rules exist, so nothing of an unselected study is planned or read.
-if "dystrophy" in STUDIES:
+for _study in STUDIES:
 
-    include: "rules/dystrophy.smk"
+    include: f"rules/{_study}/inputs.smk"
+    include: f"rules/{_study}/demo.smk"
+    include: f"rules/{_study}/chain.smk"
 
 
-if "synthmri" in STUDIES:
-
-    include: "rules/synthmri.smk"
+include: "rules/derivatives.smk"
 
 
 rule all:

@@ -2,8 +2,7 @@
 
 from qmrflow.io import write_tsv
 from qmrflow.logs import job_logging
-from qmrflow.studies.dystrophy.simulate import demo_participants
+from qmrflow.studies.dystrophy.study import STUDY
 
 with job_logging(snakemake.log[0]):
-    table = demo_participants(snakemake.params.n_cases, snakemake.params.seed)
-    write_tsv(table, snakemake.output[0])
+    write_tsv(STUDY.demo_participants(snakemake.params.demo), snakemake.output[0])

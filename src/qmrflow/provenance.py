@@ -44,9 +44,10 @@ def write_dataset_description(
     model_records = []
     for meta_path in models:
         meta = json.loads(Path(meta_path).read_text())
-        model_records.append(
-            {key: meta.get(key) for key in ("architecture", "sha256", "seed", "config_hash")}
-        )
+        record = {key: meta.get(key) for key in ("architecture", "sha256", "seed", "config_hash")}
+        # Where the applied checkpoint is: trained here, or a finished model named in the config.
+        record["file"] = str(Path(meta_path).with_name(meta.get("file", "model.pt")))
+        model_records.append(record)
     description = {
         "Name": f"qmrflow derivatives: study {study}",
         "BIDSVersion": "1.10.0",

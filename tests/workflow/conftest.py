@@ -10,33 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .studies import DYSTROPHY, SYNTHMRI, StudyCase
+
 REPO = Path(__file__).resolve().parents[2]
 
-#: A tiny but complete dystrophy configuration: small images, two epochs, one light network.
-TINY = {
-    "studies": ["dystrophy"],
-    "dystrophy": {
-        "demo": {"n_cases": 14, "slices_per_case": 2, "image_shape": [128, 96]},
-        "roi": {"out_shape": [64, 32]},
-        "model": {"architectures": ["resnet10-lite"], "epochs": 2, "batch_size": 8},
-    },
-}
-
-
-#: A tiny but complete synthmri configuration: few small slices, one epoch per phase.
-TINY_SYNTHMRI = {
-    "studies": ["synthmri"],
-    "synthmri": {
-        "demo": {"n_subjects": 6, "n_slices": 2, "matrix": [64, 80]},
-        "model": {
-            "residual_blocks": 1,
-            "channels": 8,
-            "pretrain_epochs": 1,
-            "adversarial_epochs": 1,
-            "batch_size": 4,
-        },
-    },
-}
+#: The tiny but complete demo configurations of the study table (studies.py).
+TINY = DYSTROPHY.tiny()
+TINY_SYNTHMRI = SYNTHMRI.tiny()
 
 
 SLURM_PROFILE = REPO / "profiles" / "slurm"
@@ -131,10 +111,24 @@ def slurm_command(workdir: Path, config: dict, status_seconds: int) -> list[str]
 
 
 @pytest.fixture(scope="session")
-def dystrophy_demo_run(tmp_path_factory) -> Path:
-    """One complete local run of the tiny dystrophy demo, with the threads of the SLURM profile
-    so that the SLURM test can compare its results with these."""
-    workdir = tmp_path_factory.mktemp("dystrophy_demo")
-    args, cores = threads_as_on_slurm()
-    run_snakemake(workdir, TINY, *args, cores=cores)
-    return workdir
+def study_run(tmp_path_factory):
+    """``study_run(case)``: the folder of one complete local run of a study's tiny demo, made
+    once per session, with the threads of the SLURM profile so that the SLURM test can compare
+    its results with these."""
+    runs: dict[str, Path] = {}
+
+    def run(case: StudyCase) -> Path:
+        if case.name not in runs:
+            workdir = tmp_path_factory.mktemp(f"{case.name}_demo")
+            args, cores = threads_as_on_slurm()
+            run_snakemake(workdir, case.tiny(), *args, cores=cores)
+            runs[case.name] = workdir
+        return runs[case.name]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def dystrophy_demo_run(study_run) -> Path:
+    """The complete tiny dystrophy demo run."""
+    return study_run(DYSTROPHY)

@@ -70,10 +70,9 @@ def test_every_submitted_rule_has_a_class_and_cheap_rules_run_locally(slurm_jobs
         "simulate_synthmri_participants",
         "evaluate_dystrophy",
         "plot_dystrophy_figures",
-        "describe_dystrophy_derivatives",
         "evaluate_synthmri",
         "plot_synthmri_figures",
-        "describe_synthmri_derivatives",
+        "describe_derivatives",
     }
     planned = {job["rule"] for job in slurm_jobs}
     assert local <= planned

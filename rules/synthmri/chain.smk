@@ -12,7 +12,6 @@ statistics, figures and the paper's numbers beside ours.
 localrules:
     evaluate_synthmri,
     plot_synthmri_figures,
-    describe_synthmri_derivatives,
 
 
 wildcard_constraints:
@@ -29,39 +28,40 @@ rule fit_synthmri_maps:
     benchmark:
         f"{BENCHMARKS}/fit_synthmri_maps/sub-{{subject}}_acq-{{acq}}.tsv"
     conda:
-        "../envs/imaging.yaml"
+        "../../envs/imaging.yaml"
     params:
         mask_threshold=SYNTHMRI["mapping"]["mask_threshold"],
         max_iterations=SYNTHMRI["mapping"]["max_iterations"],
     script:
-        "../scripts/fit_synthmri_maps.py"
+        "../../scripts/fit_synthmri_maps.py"
 
 
-if not SYNTHMRI_PRETRAINED:
+# A generator given in the config (`model.trained`) is applied, not trained.
+if SYNTHMRI_TRAINS:
 
     rule train_synthmri_superresolution:
         input:
-            unpack(synthmri_training_inputs),
+            **synthmri_training_inputs(),
         output:
-            model=f"{SYNTHMRI_MODELS}/generator/model.pt",
-            metadata=f"{SYNTHMRI_MODELS}/generator/model.json",
-            history=f"{SYNTHMRI_MODELS}/generator/history.tsv",
+            model=SYNTHMRI_LAYOUT.trained_model_path("generator"),
+            metadata=f"{SYNTHMRI_LAYOUT.models_dir}/generator/model.json",
+            history=f"{SYNTHMRI_LAYOUT.models_dir}/generator/history.tsv",
         log:
             f"{LOGS}/train_synthmri_superresolution/generator.log",
         benchmark:
             f"{BENCHMARKS}/train_synthmri_superresolution/generator.tsv"
         conda:
-            "../envs/dl.yaml"
+            "../../envs/dl.yaml"
         resources:
             gpu=1,
         params:
             train=synthmri_training_pairs("train"),
             val=synthmri_training_pairs("val"),
-            settings=SYNTHMRI_TRAINING["model"],
-            seed=SYNTHMRI["model"]["seed"] or config["seed"],
-            provenance=SYNTHMRI_TRAINING,
+            settings=SYNTHMRI_LAYOUT.training_provenance["model"],
+            seed=SYNTHMRI_LAYOUT.seed,
+            provenance=SYNTHMRI_LAYOUT.training_provenance,
         script:
-            "../scripts/train_synthmri_superresolution.py"
+            "../../scripts/train_synthmri_superresolution.py"
 
 
 rule superresolve_synthmri_subject:
@@ -78,11 +78,13 @@ rule superresolve_synthmri_subject:
     benchmark:
         f"{BENCHMARKS}/superresolve_synthmri_subject/sub-{{subject}}.tsv"
     conda:
-        "../envs/dl.yaml"
+        "../../envs/dl.yaml"
     resources:
         gpu=1,
+    params:
+        sha256=SYNTHMRI_LAYOUT.model_sha256("generator"),
     script:
-        "../scripts/superresolve_synthmri_subject.py"
+        "../../scripts/superresolve_synthmri_subject.py"
 
 
 rule measure_synthmri_subject:
@@ -94,9 +96,9 @@ rule measure_synthmri_subject:
     log:
         f"{LOGS}/measure_synthmri_subject/sub-{{subject}}.log",
     conda:
-        "../envs/imaging.yaml"
+        "../../envs/imaging.yaml"
     script:
-        "../scripts/measure_synthmri_subject.py"
+        "../../scripts/measure_synthmri_subject.py"
 
 
 rule evaluate_synthmri:
@@ -104,46 +106,30 @@ rule evaluate_synthmri:
         rois=synthmri_test_files("rois"),
         quality=synthmri_test_files("quality"),
     output:
-        **{key: synthmri_group_file(name) for key, name in SYNTHMRI_TABLES.items()},
+        **SYNTHMRI_LAYOUT.tables(),
     log:
         f"{LOGS}/evaluate_synthmri/evaluate_synthmri.log",
     conda:
-        "../envs/imaging.yaml"
+        "../../envs/imaging.yaml"
     params:
         confidence=SYNTHMRI["confidence"],
     script:
-        "../scripts/evaluate_synthmri.py"
+        "../../scripts/evaluate_synthmri.py"
 
 
 rule plot_synthmri_figures:
     input:
         **synthmri_subject_maps(synthmri_example_subject()),
-        rois=synthmri_group_file(SYNTHMRI_TABLES["rois"]),
-        quality=synthmri_group_file(SYNTHMRI_TABLES["quality"]),
-        statistics=synthmri_group_file(SYNTHMRI_TABLES["statistics"]),
+        rois=SYNTHMRI_LAYOUT.tables()["rois"],
+        quality=SYNTHMRI_LAYOUT.tables()["quality"],
+        statistics=SYNTHMRI_LAYOUT.tables()["statistics"],
     output:
-        **{key: synthmri_group_file(name) for key, name in SYNTHMRI_FIGURES.items()},
+        **SYNTHMRI_LAYOUT.figures(),
     log:
         f"{LOGS}/plot_synthmri_figures/plot_synthmri_figures.log",
     conda:
-        "../envs/imaging.yaml"
+        "../../envs/imaging.yaml"
     params:
         example_subject=synthmri_example_subject(),
     script:
-        "../scripts/plot_synthmri_figures.py"
-
-
-rule describe_synthmri_derivatives:
-    input:
-        metadata=str(Path(synthmri_model()).with_suffix(".json")),
-    output:
-        f"{SYNTHMRI_OUT}/dataset_description.json",
-    log:
-        f"{LOGS}/describe_synthmri_derivatives/describe_synthmri_derivatives.log",
-    conda:
-        "../envs/imaging.yaml"
-    params:
-        config=SYNTHMRI,
-        dataset=SYNTHMRI_ROOT,
-    script:
-        "../scripts/describe_synthmri_derivatives.py"
+        "../../scripts/plot_synthmri_figures.py"

@@ -1,4 +1,4 @@
-"""Rule describe_synthmri_derivatives: BIDS-derivatives dataset_description.json."""
+"""Rule describe_derivatives: a study's BIDS-derivatives dataset_description.json."""
 
 from qmrflow.logs import job_logging
 from qmrflow.provenance import write_dataset_description
@@ -6,8 +6,8 @@ from qmrflow.provenance import write_dataset_description
 with job_logging(snakemake.log[0]):
     write_dataset_description(
         snakemake.output[0],
-        study="synthmri",
+        study=snakemake.wildcards.study,
         dataset=snakemake.params.dataset,
         config=snakemake.params.config,
-        models=[snakemake.input.metadata],
+        models=snakemake.input.metadata,
     )

@@ -9,8 +9,8 @@ import types
 
 import pytest
 
-from qmrflow import cluster
-from qmrflow.cluster import (
+from qmrflow.workflow import cluster
+from qmrflow.workflow.cluster import (
     PLUGIN,
     cancel_whole_run,
     first_word_states,

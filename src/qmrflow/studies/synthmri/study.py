@@ -1,0 +1,74 @@
+"""Registry row of study ``synthmri``: synthetic-MRI T1/T2/PD mapping with DL super-resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from qmrflow.config import check_splits_present
+from qmrflow.errors import ConfigError
+from qmrflow.workflow.layout import StudySpec, with_id_prefix
+
+#: The quantitative maps of every method, in the order of the tables.
+MAPS: tuple[str, ...] = ("T1map", "T2map", "PDmap")
+
+
+def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
+    """The demo cohort's participants table, from the config's demo block (the table the
+    demo's participants rule writes)."""
+    from qmrflow.studies.synthmri.simulate import demo_participants
+
+    return with_id_prefix(demo_participants(demo["n_subjects"], demo["seed"]), demo["id_prefix"])
+
+
+def _models(study: Mapping[str, Any]) -> list[str]:
+    return ["generator"]
+
+
+def _check_participants(table: pd.DataFrame, training: bool, file: Path) -> None:
+    needed = ("train", "val", "test") if training else ("test",)
+    check_splits_present(table, splits=needed, file=file)
+
+
+def _check_config(study: Mapping[str, Any], configfile: str | None) -> None:
+    """The demo's fast protocol must match the generator's upsampling factor."""
+    if study["dataset"] != "demo":
+        return
+    fraction = study["demo"]["fast_phase_fraction"]
+    if round(1 / fraction) != study["model"]["scale"][1]:
+        raise ConfigError(
+            f"fast_phase_fraction {fraction} needs model.scale [1, {round(1 / fraction)}], got "
+            f"{study['model']['scale']}",
+            file=configfile,
+            location="synthmri.demo.fast_phase_fraction",
+        )
+
+
+STUDY = StudySpec(
+    name="synthmri",
+    demo_participants=_demo_participants,
+    models=_models,
+    tables={
+        "statistics": "statistics.tsv",
+        "rois": "rois.tsv",
+        "quality": "quality.tsv",
+        "quality_summary": "quality_summary.tsv",
+        "accuracy": "accuracy.tsv",
+        "paper_comparison": "paper_comparison.tsv",
+    },
+    figures={
+        "agreement_T1": "figures/agreement_T1.png",
+        "agreement_T2": "figures/agreement_T2.png",
+        "agreement_PD": "figures/agreement_PD.png",
+        "examples": "figures/example_maps.png",
+        "quality": "figures/image_quality.png",
+        "paper": "figures/paper_comparison.png",
+        "lesions": "figures/lesions.png",
+    },
+    training_sections=("mapping",),
+    check_participants=_check_participants,
+    check_config=_check_config,
+)

@@ -1,0 +1,148 @@
+"""The table of studies the workflow contract (test_studies.py) runs over: one row per study.
+
+A row holds a tiny configuration of the study's demo, the names of its per-subject and group
+rules, and how to change or break one test subject's input. A new study adds a row here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """One test subject's broken input and what its failing job must report."""
+
+    broken: Path  #: the broken input file
+    rule: str  #: the per-subject rule that fails
+    log: str  #: its log, relative to results/logs/<rule>/, with {subject}
+    expected: tuple[str, ...]  #: text the log must hold (besides sub-<id>), with {subject}
+    absent: tuple[str, ...]  #: that job's outputs, relative to the workdir, with {subject}
+
+
+@dataclass(frozen=True)
+class StudyCase:
+    """What the workflow contract needs to know about one study."""
+
+    name: str
+    config: dict  #: the study's section of a tiny demo configuration
+    subject_rules: frozenset[str]  #: rules run per test subject
+    group_rules: frozenset[str]  #: group rules that follow a test subject's change
+    train_rules: frozenset[str]  #: rules that train the study's models
+    subject_outputs: tuple[str, ...]  #: a test subject's last per-subject outputs, with {subject}
+    demo_rule: str  #: the rule that simulates one demo subject's input
+    change: Callable[[Path, str], None]  #: alter one subject's input (dataset root, subject)
+    breakage: Callable[[Path, str], Breakage]  #: break one subject's input (dataset root, subject)
+    bad_config: tuple[dict, str]  #: a bad value of the study's section and the error's key
+
+    def tiny(self, **demo) -> dict:
+        """The whole tiny configuration, with demo settings overridden."""
+        section = json.loads(json.dumps(self.config))
+        section["demo"].update(demo)
+        return {"studies": [self.name], self.name: section}
+
+
+def _scale_image(path: Path, factor: float = 1.01) -> None:
+    image = nib.load(path)
+    data = image.get_fdata().astype(np.float32) * factor
+    nib.save(nib.Nifti1Image(data, image.affine, image.header), path)
+
+
+# ------------------------------------------------------------------ dystrophy
+def _dystrophy_slice(root: Path, subject: str, k: int = 1) -> Path:
+    return root / f"sub-{subject}/anat/sub-{subject}_slice-{k}_T1w.nii.gz"
+
+
+def _dystrophy_change(root: Path, subject: str) -> None:
+    _scale_image(_dystrophy_slice(root, subject))
+
+
+def _dystrophy_break(root: Path, subject: str) -> Breakage:
+    broken = _dystrophy_slice(root, subject, 2)
+    broken.write_bytes(b"\x00garbage" * 50)
+    return Breakage(
+        broken=broken,
+        rule="localise_dystrophy_roi",
+        log="sub-{subject}.log",
+        expected=("sub-{subject}_slice-2_T1w.nii.gz",),
+        absent=(
+            "results/dystrophy/sub-{subject}/anat/sub-{subject}_roi.tsv",
+            "results/dystrophy/sub-{subject}/anat/sub-{subject}_desc-roi_T1w.nii.gz",
+        ),
+    )
+
+
+DYSTROPHY = StudyCase(
+    name="dystrophy",
+    config={
+        "demo": {"n_cases": 14, "slices_per_case": 2, "image_shape": [128, 96]},
+        "roi": {"out_shape": [64, 32]},
+        "model": {"architectures": ["resnet10-lite"], "epochs": 2, "batch_size": 8},
+    },
+    subject_rules=frozenset({"localise_dystrophy_roi", "classify_dystrophy_subject"}),
+    group_rules=frozenset({"evaluate_dystrophy", "plot_dystrophy_figures"}),
+    train_rules=frozenset({"train_dystrophy_classifier"}),
+    subject_outputs=("results/dystrophy/sub-{subject}/sub-{subject}_probabilities.tsv",),
+    demo_rule="simulate_dystrophy_subject",
+    change=_dystrophy_change,
+    breakage=_dystrophy_break,
+    bad_config=({"model": {"epochs": -3}}, "dystrophy.model.epochs"),
+)
+
+
+# ------------------------------------------------------------------ synthmri
+def _mdme(root: Path, subject: str, acq: str) -> Path:
+    return root / f"sub-{subject}/anat/sub-{subject}_acq-{acq}_MDME.nii.gz"
+
+
+def _synthmri_change(root: Path, subject: str) -> None:
+    _scale_image(_mdme(root, subject, "fast"))
+
+
+def _synthmri_break(root: Path, subject: str) -> Breakage:
+    sidecar = _mdme(root, subject, "routine").with_name(f"sub-{subject}_acq-routine_MDME.json")
+    meta = json.loads(sidecar.read_text())
+    meta["EchoTime"] = meta["EchoTime"][:-1]  # one echo time short of the 8 volumes
+    sidecar.write_text(json.dumps(meta))
+    return Breakage(
+        broken=sidecar,
+        rule="fit_synthmri_maps",
+        log="sub-{subject}_acq-routine.log",
+        expected=("EchoTime has 7 value(s)", sidecar.name),
+        absent=("results/synthmri/sub-{subject}/anat/sub-{subject}_acq-routine_T1map.nii.gz",),
+    )
+
+
+SYNTHMRI = StudyCase(
+    name="synthmri",
+    config={
+        "demo": {"n_subjects": 6, "n_slices": 2, "matrix": [64, 80]},
+        "model": {
+            "residual_blocks": 1,
+            "channels": 8,
+            "pretrain_epochs": 1,
+            "adversarial_epochs": 1,
+            "batch_size": 4,
+        },
+    },
+    subject_rules=frozenset(
+        {"fit_synthmri_maps", "superresolve_synthmri_subject", "measure_synthmri_subject"}
+    ),
+    group_rules=frozenset({"evaluate_synthmri", "plot_synthmri_figures"}),
+    train_rules=frozenset({"train_synthmri_superresolution"}),
+    subject_outputs=("results/synthmri/sub-{subject}/sub-{subject}_rois.tsv",),
+    demo_rule="simulate_synthmri_subject",
+    change=_synthmri_change,
+    breakage=_synthmri_break,
+    bad_config=({"model": {"adversarial_weight": -1}}, "synthmri.model.adversarial_weight"),
+)
+
+
+#: Every study of the workflow.
+STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI)
