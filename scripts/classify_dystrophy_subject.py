@@ -9,6 +9,7 @@ with job_logging(snakemake.log[0]):
         crops_path=snakemake.input.crops,
         table_path=snakemake.input.table,
         models=dict(zip(snakemake.params.architectures, snakemake.input.models, strict=True)),
+        sha256=snakemake.params.sha256,
         primary=snakemake.params.primary,
         aggregation=snakemake.params.aggregation,
         drop_inseparable=snakemake.params.drop_inseparable,

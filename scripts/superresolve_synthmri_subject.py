@@ -12,4 +12,5 @@ with job_logging(snakemake.log[0]):
         subject=snakemake.wildcards.subject,
         outputs=dict(snakemake.output.items()),
         threads=snakemake.threads,
+        sha256=snakemake.params.sha256,
     )

@@ -1,7 +1,8 @@
 """Rule train_dystrophy_classifier: one architecture trained on train, selected on val."""
 
+from qmrflow.io.bids import by_subject
 from qmrflow.logs import job_logging
-from qmrflow.studies.dystrophy.classify import subject_paths, train_architecture
+from qmrflow.studies.dystrophy.classify import train_architecture
 
 with job_logging(snakemake.log[0]):
     params = snakemake.params
@@ -10,8 +11,8 @@ with job_logging(snakemake.log[0]):
         snakemake.wildcards.architecture,
         train=params.train,
         val=params.val,
-        crops=subject_paths(snakemake.input.crops, subjects),
-        tables=subject_paths(snakemake.input.tables, subjects),
+        crops=by_subject(snakemake.input.crops, subjects),
+        tables=by_subject(snakemake.input.tables, subjects),
         model_config=params.model,
         seed=params.seed,
         provenance=params.provenance,

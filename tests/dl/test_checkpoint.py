@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from qmrflow.dl.checkpoint import load_checkpoint, save_checkpoint, sha256sum, sidecar_path
+from qmrflow.dl.checkpoint import load_checkpoint, metadata_path, save_checkpoint, sha256sum
 from qmrflow.errors import ModelError
 
 
@@ -22,7 +22,7 @@ def test_round_trip_and_metadata(checkpoint):
     loaded = load_checkpoint(path)
     assert loaded.sha256 == digest == sha256sum(path)
     torch.testing.assert_close(loaded.state_dict["w"], state["w"])
-    meta = json.loads(sidecar_path(path).read_text())
+    meta = json.loads(metadata_path(path).read_text())
     assert meta["seed"] == 3
     assert meta["training_subjects"] == ["a", "b"]
     assert meta["versions"]["torch"].startswith("2.")
@@ -37,7 +37,7 @@ def test_tampered_file_is_refused_before_loading(checkpoint):
 
 def test_expected_sha256_overrides_sidecar(checkpoint):
     path, _, digest = checkpoint
-    sidecar_path(path).unlink()
+    metadata_path(path).unlink()
     with pytest.raises(ModelError, match="no sha256"):
         load_checkpoint(path)
     assert load_checkpoint(path, expected_sha256=digest).sha256 == digest

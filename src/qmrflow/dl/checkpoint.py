@@ -39,9 +39,28 @@ def sha256sum(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def sidecar_path(path: str | os.PathLike[str]) -> Path:
-    """The metadata JSON beside a checkpoint."""
+def metadata_path(path: str | os.PathLike[str]) -> Path:
+    """The metadata JSON beside a checkpoint (``model.pt`` -> ``model.json``)."""
     return Path(path).with_suffix(".json")
+
+
+def check_not_trained_on(
+    subject: str, metadata: Mapping[str, Any], path: str | os.PathLike[str]
+) -> None:
+    """Refuse to apply a model to a subject it was trained or selected on (the leakage guard).
+
+    Raises
+    ------
+    ModelError
+        ``subject`` is in the metadata's ``training_subjects`` or ``validation_subjects``; the
+        message names the subject and the model file.
+    """
+    seen = set(metadata.get("training_subjects", [])) | set(metadata.get("validation_subjects", []))
+    if subject in seen:
+        raise ModelError(
+            f"sub-{subject}: model {path} was trained/selected on this subject; applying it "
+            "there would leak training data into the results (check the split column)"
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,7 @@ def save_checkpoint(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": package_versions(),
     }
-    write_json(record, sidecar_path(path))
+    write_json(record, metadata_path(path))
     logger.info("wrote checkpoint %s (sha256 %s)", path, digest)
     return digest
 
@@ -118,7 +137,7 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
-    sidecar = sidecar_path(path)
+    sidecar = metadata_path(path)
     metadata: dict[str, Any] = {}
     if sidecar.is_file():
         try:

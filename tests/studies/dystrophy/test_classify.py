@@ -9,15 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from qmrflow.dl.checkpoint import load_checkpoint, save_checkpoint
+from qmrflow.dl.checkpoint import check_not_trained_on, load_checkpoint, save_checkpoint
 from qmrflow.dl.networks import build_classifier
 from qmrflow.errors import ModelError
 from qmrflow.io import load_nifti, save_nifti, write_tsv
 from qmrflow.studies.dystrophy.classify import (
-    check_not_trained_on,
     classify_subject,
     load_subject_crops,
-    subject_paths,
     train_architecture,
 )
 
@@ -65,7 +63,7 @@ def train(cohort, architecture="resnet10-lite", **model):
     return out
 
 
-def classify(root, subject, crops, table, model, name="p"):
+def classify(root, subject, crops, table, model, name="p", sha256=None):
     """classify_subject with the test defaults; outputs named ``<name>.*`` under ``root``."""
     return classify_subject(
         subject,
@@ -74,6 +72,7 @@ def classify(root, subject, crops, table, model, name="p"):
         models={"resnet10-lite": model},
         primary="resnet10-lite",
         aggregation="mean",
+        sha256={"resnet10-lite": sha256},
         drop_inseparable=True,
         out_probabilities=root / f"{name}.tsv",
         out_cam=root / f"{name}.nii.gz",
@@ -153,13 +152,15 @@ def test_wrong_backbone_checksum_is_refused(cohort):
         train(cohort, pretrained_backbone=str(backbone), pretrained_sha256="0" * 64)
 
 
-def test_files_are_paired_with_subjects_by_name_not_order():
-    paths = ["r/sub-b/anat/sub-b_desc-roi_T1w.nii.gz", "r/sub-a/anat/sub-a_desc-roi_T1w.nii.gz"]
-    assert subject_paths(paths, ["a", "b"]) == {"a": paths[1], "b": paths[0]}
-    with pytest.raises(ValueError, match=r"missing \['c'\], unexpected \[\]"):
-        subject_paths(paths, ["a", "b", "c"])
-    with pytest.raises(ValueError, match=r"unexpected \['b'\]"):
-        subject_paths(paths, ["a"])
+def test_a_model_named_in_the_config_is_checked_against_its_sha256(cohort):
+    root, _, _ = cohort
+    model = train(cohort)
+    crops, table = make_subject(root, "n1", 1)
+    digest = json.loads(model.with_suffix(".json").read_text())["sha256"]
+    assert len(classify(root, "n1", crops, table, model, sha256=digest))
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        classify(root, "n1", crops, table, model, name="q", sha256="0" * 64)
+    assert not (root / "q.tsv").exists()
 
 
 def test_a_case_without_separable_slices_is_excluded_not_failed(cohort, caplog):

@@ -1,12 +1,13 @@
 """Super-resolution of the fast maps (qmrflow.studies.synthmri.superres) on tiny synthetic maps."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from qmrflow.dl.checkpoint import load_checkpoint, sha256sum, sidecar_path
+from qmrflow.dl.checkpoint import load_checkpoint, metadata_path, sha256sum
 from qmrflow.errors import InputDataError, ModelError
 from qmrflow.io import load_nifti, save_nifti
 from qmrflow.studies.synthmri.superres import (
@@ -113,7 +114,7 @@ def test_normalisation_round_trip_and_range():
 
 
 def test_training_writes_checkpoint_and_history(trained):
-    meta = json.loads(sidecar_path(trained["model"]).read_text())
+    meta = json.loads(metadata_path(trained["model"]).read_text())
     assert meta["sha256"] == sha256sum(trained["model"])
     assert meta["training_subjects"] == ["a", "b"]
     assert meta["validation_subjects"] == ["c"]
@@ -180,6 +181,23 @@ def test_superresolve_refuses_a_training_subject(dataset, trained, tmp_path):
             subject="a",
             outputs=_outputs(tmp_path),
         )
+
+
+def test_a_generator_named_in_the_config_is_checked_against_its_sha256(dataset, trained, tmp_path):
+    _, subjects = dataset
+    fast, routine, mask = subjects["d"]
+    outputs = _outputs(tmp_path)
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        superresolve_subject(
+            fast=fast,
+            reference=routine["T1map"],
+            mask=mask,
+            model=trained["model"],
+            subject="d",
+            outputs=outputs,
+            sha256="0" * 64,
+        )
+    assert not any(Path(path).exists() for path in outputs.values())
 
 
 def test_spline_baseline_of_a_smooth_image_is_close_to_the_truth():

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 
 from qmrflow.config import config_hash
 from qmrflow.dl.cam import class_activation_maps
-from qmrflow.dl.checkpoint import load_checkpoint, save_checkpoint
+from qmrflow.dl.checkpoint import check_not_trained_on, load_checkpoint, save_checkpoint
 from qmrflow.dl.device import select_device
 from qmrflow.dl.networks import architecture as describe
 from qmrflow.dl.networks import build_classifier, freeze_backbone, load_backbone
@@ -202,25 +201,25 @@ def train_architecture(
     return save_checkpoint(result.state_dict, out_model, metadata)
 
 
-def load_model(architecture: str, path: PathLike, device: torch.device) -> tuple[Any, dict]:
-    """Build ``architecture`` and load a verified checkpoint into it."""
-    checkpoint = load_checkpoint(path, map_location=device)
+def load_model(
+    architecture: str,
+    path: PathLike,
+    device: torch.device,
+    *,
+    expected_sha256: str | None = None,
+) -> tuple[Any, dict]:
+    """Build ``architecture`` and load a verified checkpoint into it.
+
+    ``expected_sha256`` (a model named in the config) is checked instead of the checksum its
+    metadata records.
+    """
+    checkpoint = load_checkpoint(path, expected_sha256=expected_sha256, map_location=device)
     recorded = checkpoint.metadata.get("architecture")
     if recorded and recorded != architecture:
         raise ModelError(f"{path}: holds a {recorded} model, expected {architecture}")
     model = build_classifier(architecture)
     model.load_state_dict(checkpoint.state_dict)
     return model.to(device).eval(), checkpoint.metadata
-
-
-def check_not_trained_on(subject: str, metadata: Mapping[str, Any], path: PathLike) -> None:
-    """Refuse to evaluate a model on a subject it was trained or selected on."""
-    seen = set(metadata.get("training_subjects", [])) | set(metadata.get("validation_subjects", []))
-    if subject in seen:
-        raise ModelError(
-            f"sub-{subject}: model {path} was trained/selected on this subject; evaluating it "
-            "there would leak training data into the results (check the split column)"
-        )
 
 
 def classify_subject(
@@ -231,6 +230,7 @@ def classify_subject(
     models: Mapping[str, PathLike],
     primary: str,
     aggregation: str,
+    sha256: Mapping[str, str | None] | None = None,
     drop_inseparable: bool,
     out_probabilities: PathLike,
     out_cam: PathLike,
@@ -247,6 +247,9 @@ def classify_subject(
         The subject's ROI crops and ROI table.
     models
         Architecture -> checkpoint path.
+    sha256
+        Architecture -> expected checksum of a model named in the config; None (or absent)
+        verifies against the checksum in the model's metadata.
     primary
         Architecture whose class activation maps are written.
     aggregation
@@ -281,7 +284,8 @@ def classify_subject(
     rows = []
     cam, primary_result = None, None
     for architecture, path in models.items():
-        model, metadata = load_model(architecture, path, device)
+        expected = (sha256 or {}).get(architecture)
+        model, metadata = load_model(architecture, path, device, expected_sha256=expected)
         check_not_trained_on(subject, metadata, path)
         probability = 1.0 / (1.0 + np.exp(-predict_logits(model, x, device).astype(np.float64)))
         kept = probability[usable]
@@ -333,25 +337,3 @@ def classify_subject(
         np.stack([np.moveaxis(x[:, 0], 0, 2), np.moveaxis(cam, 0, 2)], axis=3), out_cam, affine
     )
     return result
-
-
-def subject_paths(paths: Sequence[PathLike], subjects: Sequence[str]) -> dict[str, PathLike]:
-    """Map each subject to its file by the ``sub-<label>_`` prefix of the file name.
-
-    Pairing by name rather than by list position means the order in which the workflow lists
-    the files can never attach one subject's images to another subject's label.
-
-    Raises
-    ------
-    ValueError
-        A subject has no file, or a file belongs to no listed subject.
-    """
-    by_subject: dict[str, PathLike] = {}
-    for path in paths:
-        label = Path(path).name.split("_")[0].removeprefix("sub-")
-        by_subject[label] = path
-    missing = sorted(set(subjects) - set(by_subject))
-    extra = sorted(set(by_subject) - set(subjects))
-    if missing or extra:
-        raise ValueError(f"files do not match the subjects: missing {missing}, unexpected {extra}")
-    return by_subject

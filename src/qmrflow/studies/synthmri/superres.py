@@ -43,7 +43,6 @@ import copy
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,12 +56,13 @@ from scipy import ndimage
 from torch import nn
 
 from qmrflow.config import config_hash
-from qmrflow.dl.checkpoint import load_checkpoint, save_checkpoint
+from qmrflow.dl.checkpoint import check_not_trained_on, load_checkpoint, save_checkpoint
 from qmrflow.dl.device import select_device
 from qmrflow.dl.seed import seed_everything
 from qmrflow.dl.superres import PatchDiscriminator, SRGenerator, count_parameters
 from qmrflow.errors import InputDataError, ModelError
 from qmrflow.io import load_nifti, save_nifti, write_tsv
+from qmrflow.io.bids import subject_of
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -107,9 +107,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 #: Tolerance (in routine voxels) on the alignment of the fast and routine grids.
 GEOMETRY_TOLERANCE = 0.05
-
-_SUBJECT = re.compile(r"(?:^|_)sub-([A-Za-z0-9]+)(?=_|\.|$)")
-
 
 # --------------------------------------------------------------------------- normalisation
 
@@ -179,11 +176,6 @@ def build_generator(settings: Mapping[str, Any]) -> SRGenerator:
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def _subject_of(path: PathLike) -> str | None:
-    match = _SUBJECT.search(Path(path).name)
-    return None if match is None else match.group(1)
 
 
 @dataclass(frozen=True)
@@ -297,9 +289,9 @@ def _load_pairs(
     """Slice pairs of a split: subjects, inputs (N,3,X,Yf), targets (N,3,X,Y), masks (N,1,X,Y)."""
     subjects, xs, ys, ms = [], [], [], []
     for fast_paths, routine_paths, mask_path in items:
-        subject = _subject_of(mask_path) or str(mask_path)
+        subject = subject_of(mask_path) or str(mask_path)
         for path in [*fast_paths.values(), *routine_paths.values()]:
-            other = _subject_of(path)
+            other = subject_of(path)
             if other is not None and other != subject:
                 raise InputDataError(
                     f"{role} item mixes subjects: this file is sub-{other}, the mask "
@@ -657,6 +649,7 @@ def superresolve_subject(
     subject: str,
     outputs: Mapping[str, PathLike],
     threads: int | None = None,
+    sha256: str | None = None,
 ) -> None:
     """Super-resolve a subject's fast maps with the trained generator and with cubic splines.
 
@@ -678,6 +671,9 @@ def superresolve_subject(
         ``spline_PDmap``: float32 NIfTI on the reference grid.
     threads
         CPU threads for torch.
+    sha256
+        Expected checksum of a model named in the config; None verifies against the checksum
+        in the model's metadata.
 
     Raises
     ------
@@ -687,14 +683,9 @@ def superresolve_subject(
         Bad checkpoint, or a subject the model was trained or selected on.
     """
     device = select_device(threads)
-    checkpoint = load_checkpoint(model, map_location="cpu")
+    checkpoint = load_checkpoint(model, expected_sha256=sha256, map_location="cpu")
     metadata = checkpoint.metadata
-    seen = set(metadata.get("training_subjects", [])) | set(metadata.get("validation_subjects", []))
-    if subject in seen:
-        raise ModelError(
-            f"sub-{subject}: model {model} was trained/selected on this subject; its "
-            "super-resolved maps would leak training data into the results"
-        )
+    check_not_trained_on(subject, metadata, model)
     if "settings" not in metadata:
         raise ModelError(f"{model}: metadata has no 'settings' to rebuild the generator from")
     recorded = metadata.get("normalisation", {}).get("scales", SCALES)
