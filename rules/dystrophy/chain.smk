@@ -26,7 +26,7 @@ rule localise_dystrophy_roi:
         out_shape=DYSTROPHY["roi"]["out_shape"],
         margin=DYSTROPHY["roi"]["margin"],
     script:
-        "../../scripts/localise_dystrophy_roi.py"
+        "scripts/localise_dystrophy_roi.py"
 
 
 # Architectures whose model is given in the config (`model.trained`) are applied, not trained.
@@ -57,7 +57,7 @@ if DYSTROPHY_LAYOUT.models_to_train:
             provenance=DYSTROPHY_LAYOUT.training_provenance,
             drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
         script:
-            "../../scripts/train_dystrophy_classifier.py"
+            "scripts/train_dystrophy_classifier.py"
 
 
 rule classify_dystrophy_subject:
@@ -84,7 +84,7 @@ rule classify_dystrophy_subject:
         aggregation=DYSTROPHY["case_aggregation"],
         drop_inseparable=DYSTROPHY["roi"]["drop_inseparable"],
     script:
-        "../../scripts/classify_dystrophy_subject.py"
+        "scripts/classify_dystrophy_subject.py"
 
 
 rule evaluate_dystrophy:
@@ -106,7 +106,7 @@ rule evaluate_dystrophy:
         threshold=DYSTROPHY["threshold"],
         confidence=DYSTROPHY["confidence"],
     script:
-        "../../scripts/evaluate_dystrophy.py"
+        "scripts/evaluate_dystrophy.py"
 
 
 rule plot_dystrophy_figures:
@@ -124,4 +124,4 @@ rule plot_dystrophy_figures:
     params:
         architectures=DYSTROPHY_ARCHITECTURES,
     script:
-        "../../scripts/plot_dystrophy_figures.py"
+        "scripts/plot_dystrophy_figures.py"

@@ -23,7 +23,7 @@ if DYSTROPHY_LAYOUT.demo:
             # only what draws the table: other demo settings must not rewrite it
             demo={k: DYSTROPHY["demo"][k] for k in ("n_cases", "seed", "id_prefix")},
         script:
-            "../../scripts/simulate_dystrophy_participants.py"
+            "scripts/simulate_dystrophy_participants.py"
 
     rule simulate_dystrophy_subject:
         output:
@@ -43,7 +43,7 @@ if DYSTROPHY_LAYOUT.demo:
             n_slices=DYSTROPHY_N_SLICES,
             shape=DYSTROPHY["demo"]["image_shape"],
         script:
-            "../../scripts/simulate_dystrophy_subject.py"
+            "scripts/simulate_dystrophy_subject.py"
 
     rule simulate_dystrophy_ratings:
         input:
@@ -59,4 +59,4 @@ if DYSTROPHY_LAYOUT.demo:
             n_raters=DYSTROPHY["demo"]["n_raters"],
             seed=DYSTROPHY["demo"]["seed"],
         script:
-            "../../scripts/simulate_dystrophy_ratings.py"
+            "scripts/simulate_dystrophy_ratings.py"

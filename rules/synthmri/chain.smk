@@ -33,7 +33,7 @@ rule fit_synthmri_maps:
         mask_threshold=SYNTHMRI["mapping"]["mask_threshold"],
         max_iterations=SYNTHMRI["mapping"]["max_iterations"],
     script:
-        "../../scripts/fit_synthmri_maps.py"
+        "scripts/fit_synthmri_maps.py"
 
 
 # A generator given in the config (`model.trained`) is applied, not trained.
@@ -61,7 +61,7 @@ if SYNTHMRI_TRAINS:
             seed=SYNTHMRI_LAYOUT.seed,
             provenance=SYNTHMRI_LAYOUT.training_provenance,
         script:
-            "../../scripts/train_synthmri_superresolution.py"
+            "scripts/train_synthmri_superresolution.py"
 
 
 rule superresolve_synthmri_subject:
@@ -84,7 +84,7 @@ rule superresolve_synthmri_subject:
     params:
         sha256=SYNTHMRI_LAYOUT.model_sha256("generator"),
     script:
-        "../../scripts/superresolve_synthmri_subject.py"
+        "scripts/superresolve_synthmri_subject.py"
 
 
 rule measure_synthmri_subject:
@@ -98,7 +98,7 @@ rule measure_synthmri_subject:
     conda:
         "../../envs/imaging.yaml"
     script:
-        "../../scripts/measure_synthmri_subject.py"
+        "scripts/measure_synthmri_subject.py"
 
 
 rule evaluate_synthmri:
@@ -114,7 +114,7 @@ rule evaluate_synthmri:
     params:
         confidence=SYNTHMRI["confidence"],
     script:
-        "../../scripts/evaluate_synthmri.py"
+        "scripts/evaluate_synthmri.py"
 
 
 rule plot_synthmri_figures:
@@ -132,4 +132,4 @@ rule plot_synthmri_figures:
     params:
         example_subject=synthmri_example_subject(),
     script:
-        "../../scripts/plot_synthmri_figures.py"
+        "scripts/plot_synthmri_figures.py"

@@ -23,7 +23,7 @@ if SYNTHMRI_LAYOUT.demo:
             # only what draws the table: other demo settings must not rewrite it
             demo={k: SYNTHMRI["demo"][k] for k in ("n_subjects", "seed", "id_prefix")},
         script:
-            "../../scripts/simulate_synthmri_participants.py"
+            "scripts/simulate_synthmri_participants.py"
 
     rule simulate_synthmri_subject:
         output:
@@ -46,4 +46,4 @@ if SYNTHMRI_LAYOUT.demo:
             row=synthmri_demo_row,
             demo=SYNTHMRI["demo"],
         script:
-            "../../scripts/simulate_synthmri_subject.py"
+            "scripts/simulate_synthmri_subject.py"
