@@ -2,7 +2,7 @@
 
 from qmrflow.io.bids import by_subject
 from qmrflow.logs import job_logging
-from qmrflow.studies.dystrophy.classify import train_architecture
+from qmrflow.studies.dystrophy.training import train_architecture
 
 with job_logging(snakemake.log[0]):
     params = snakemake.params

@@ -1,7 +1,7 @@
 """Rule train_synthmri_superresolution: the SRGAN generator, trained on train, selected on val."""
 
 from qmrflow.logs import job_logging
-from qmrflow.studies.synthmri.superres import train_superresolution
+from qmrflow.studies.synthmri.superres_training import train_superresolution
 
 
 def _pairs(split):

@@ -1,10 +1,11 @@
 """Checkpoint registry: weights plus provenance, verified by sha256 before they are loaded.
 
 A checkpoint is two files: ``<name>.pt`` (``torch.save`` of a plain dict of tensors, loadable with
-``weights_only=True``) and ``<name>.json`` beside it: the file's sha256 and the metadata (seed,
-config hash, training subjects, package versions...). Loading checks the sha256 first and then
-unpickles with ``weights_only=True``, so a tampered or truncated file is refused before torch
-touches it and no arbitrary code can run.
+``weights_only=True``: the weights and, where the network could be exported, its inference
+program, :mod:`qmrflow.dl.inference`) and ``<name>.json`` beside it: the file's sha256 and the
+metadata (:func:`training_metadata`: seed, config hash, training subjects, package
+versions...). Loading checks the sha256 first and then unpickles with ``weights_only=True``, so
+a tampered or truncated file is refused before torch touches it and no arbitrary code can run.
 """
 
 from __future__ import annotations
@@ -14,18 +15,23 @@ import io
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from qmrflow.config import config_hash
+from qmrflow.dl.inference import is_program_key
 from qmrflow.errors import ModelError
 from qmrflow.io.atomic import atomic_output
 from qmrflow.io.tables import write_json
 from qmrflow.provenance import package_versions
+
+if TYPE_CHECKING:
+    from qmrflow.dl.training import TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -63,22 +69,77 @@ def check_not_trained_on(
         )
 
 
+def training_metadata(
+    *,
+    study: str,
+    task: str,
+    seed: int,
+    provenance: Mapping[str, Any],
+    training_subjects: Iterable[str],
+    validation_subjects: Iterable[str],
+    result: TrainResult,
+    device: torch.device,
+    **details: Any,
+) -> dict[str, Any]:
+    """The metadata every study records with a trained model.
+
+    Parameters
+    ----------
+    study, task
+        What the model is for.
+    seed
+        The training seed (runs are deterministic: :func:`qmrflow.dl.seed.deterministic`).
+    provenance
+        The configuration that determines the model: stored, and hashed into ``config_hash``.
+    training_subjects, validation_subjects
+        Who the model was fitted and selected on (the leakage guard,
+        :func:`check_not_trained_on`, reads them).
+    result
+        The training run: selected epoch, its metrics as ``best_<metric>``, epochs run, time.
+    device
+        Where it trained.
+    details
+        Study-specific entries (architecture, settings, input shape...).
+    """
+    best = {f"best_{k}": v for k, v in result.best.items() if k not in ("epoch", "seconds")}
+    return {
+        "study": study,
+        "task": task,
+        **details,
+        "seed": seed,
+        "deterministic": True,
+        "config_hash": config_hash(provenance),
+        "provenance": dict(provenance),
+        "training_subjects": sorted(training_subjects),
+        "validation_subjects": sorted(validation_subjects),
+        "best_epoch": result.best_epoch,
+        **best,
+        "epochs_run": len(result.history),
+        "trainable_parameters": result.trainable_parameters,
+        "training_seconds": result.seconds,
+        "device": str(device),
+    }
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A verified, loaded checkpoint."""
+    """A verified, loaded checkpoint: its weights, its inference program entries (may be empty)."""
 
     state_dict: dict[str, torch.Tensor]
     metadata: dict[str, Any]
     sha256: str
     path: Path
+    program: dict[str, torch.Tensor]
 
 
 def save_checkpoint(
     state_dict: Mapping[str, torch.Tensor],
     path: str | os.PathLike[str],
     metadata: Mapping[str, Any],
+    *,
+    program: Mapping[str, torch.Tensor] | None = None,
 ) -> str:
-    """Write weights and their metadata sidecar; return the weights' sha256.
+    """Write weights and their metadata sidecar; return the file's sha256.
 
     Parameters
     ----------
@@ -88,8 +149,14 @@ def save_checkpoint(
         Destination ``.pt`` file; the sidecar goes to the same name with ``.json``.
     metadata
         JSON-serialisable provenance; package versions and a UTC timestamp are added.
+    program
+        Inference-program entries (:func:`qmrflow.dl.inference.export_program`), stored in the
+        same file so that one sha256 covers weights and program.
     """
     cpu_state = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    if any(is_program_key(k) for k in cpu_state):
+        raise ValueError("weights use a name reserved for the inference program")
+    cpu_state |= dict(program or {})
     # Serialise in memory: torch.save names the archive's inner folder after the file it
     # writes, so saving to a temporary file would give identical weights different checksums.
     buffer = io.BytesIO()
@@ -102,6 +169,7 @@ def save_checkpoint(
         **metadata,
         "sha256": digest,
         "file": Path(path).name,
+        "inference_program": bool(program),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": package_versions(),
     }
@@ -166,4 +234,10 @@ def load_checkpoint(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
         raise ModelError(f"{path}: expected a dict of tensors (a state_dict)")
-    return Checkpoint(state_dict=dict(state), metadata=metadata, sha256=actual, path=path)
+    return Checkpoint(
+        state_dict={k: v for k, v in state.items() if not is_program_key(k)},
+        metadata=metadata,
+        sha256=actual,
+        path=path,
+        program={k: v for k, v in state.items() if is_program_key(k)},
+    )

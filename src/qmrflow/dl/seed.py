@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -29,3 +31,22 @@ def seed_everything(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Deterministic torch algorithms inside the block, restoring the previous mode after.
+
+    With the seeds of :func:`seed_everything` a CPU run is reproducible (same thread count);
+    ``warn_only``: an operation without a deterministic implementation warns instead of failing.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_benchmark = torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+        torch.backends.cudnn.benchmark = previous_benchmark

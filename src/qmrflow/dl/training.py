@@ -1,8 +1,14 @@
-"""A supervised training loop for binary image classifiers, shared by the studies.
+"""The training loop shared by the studies, and a binary-classifier trainer built on it.
 
-Mini-batch augmentation is done on the whole batch at once with torch's ``affine_grid`` /
-``grid_sample`` (MONAI's random transforms work one sample at a time, which on a CPU costs more
-than the network for the small images used here).
+:func:`fit` owns what every study's training does the same way: per-epoch shuffling from a
+seeded generator, mini-batches, a learning-rate schedule, validation, the history table, model
+selection on a monitored validation metric, early stopping and the best weights. What differs
+between studies is passed in: the step that updates the networks on one mini-batch (a plain
+loss, or a generator/discriminator pair), the validation metrics and which of them selects.
+
+Mini-batch augmentation for classifiers is done on the whole batch at once with torch's
+``affine_grid`` / ``grid_sample`` (MONAI's random transforms work one sample at a time, which on
+a CPU costs more than the network for the small images used here).
 """
 
 from __future__ import annotations
@@ -11,8 +17,9 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,14 +27,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qmrflow.dl.inference import predict_logits
+
 logger = logging.getLogger(__name__)
 
-EpochHook = Callable[[int, dict[str, float]], None]
+EpochHook = Callable[[int, dict[str, Any]], None]
+
+#: ``step(indices, phase) -> sums``: update the networks on the training samples ``indices``;
+#: return each training metric summed over the batch (``fit`` divides by the training-set size).
+TrainStep = Callable[[torch.Tensor, str | None], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training hyper-parameters (see config/README.md, ``<study>.model``)."""
+    """Classifier training hyper-parameters (see config/README.md, ``<study>.model``)."""
 
     epochs: int = 16
     patience: int = 8
@@ -41,12 +54,155 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Outcome of a training run: best weights (by validation loss) and the learning curves."""
+    """Outcome of a training run.
+
+    Attributes
+    ----------
+    state_dict
+        Weights of the selected epoch (on the CPU).
+    history
+        One row per epoch: ``epoch`` (``phase``), the training and validation metrics, ``seconds``.
+    best
+        The history row of the selected epoch.
+    trainable_parameters
+        Parameters the optimiser updated.
+    seconds
+        Wall time of the whole loop.
+    """
 
     state_dict: dict[str, torch.Tensor]
     history: pd.DataFrame
-    best_epoch: int
+    best: dict[str, Any]
     trainable_parameters: int
+    seconds: float
+
+    @property
+    def best_epoch(self) -> int:
+        """The selected epoch (1-based)."""
+        return int(self.best["epoch"])
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
+def fit(
+    model: nn.Module,
+    *,
+    n_train: int,
+    batch_size: int,
+    schedule: int | Sequence[str],
+    train_step: TrainStep,
+    evaluate: Callable[[], Mapping[str, float]],
+    generator: torch.Generator,
+    monitor: str = "val_loss",
+    min_delta: float = 0.0,
+    patience: int | None = None,
+    min_batch: int = 1,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    on_epoch_start: Callable[[int], None] | None = None,
+    on_epoch_end: EpochHook | None = None,
+) -> TrainResult:
+    """Train for a schedule of epochs and keep the weights with the lowest monitored metric.
+
+    Parameters
+    ----------
+    model
+        The network whose weights are selected (put in train mode before each epoch; its best
+        weights are loaded back into it at the end).
+    n_train
+        Number of training samples (the indices shuffled each epoch).
+    batch_size
+        Mini-batch size.
+    schedule
+        Number of epochs, or one phase name per epoch (passed to ``train_step`` and recorded in
+        the history's ``phase`` column).
+    train_step
+        Updates the networks on one mini-batch; see :data:`TrainStep`.
+    evaluate
+        Validation metrics after each epoch (must include ``monitor``); sets eval mode itself.
+    generator
+        Seeded generator for the per-epoch shuffle (steps may draw augmentations from it too).
+    monitor
+        Metric minimised for model selection and early stopping.
+    min_delta
+        An epoch is better only if it lowers ``monitor`` by more than this.
+    patience
+        Stop after this many epochs without improvement; None trains the whole schedule.
+    min_batch
+        Skip a final mini-batch smaller than this (batch norm needs two samples in train mode).
+    scheduler
+        Learning-rate schedule, stepped once per epoch.
+    on_epoch_start
+        Called with the epoch after ``model.train()`` (e.g. to keep frozen batch norm in eval
+        mode, or put a second network in train mode).
+    on_epoch_end
+        Called with (epoch, history row).
+
+    Returns
+    -------
+    TrainResult
+        If ``monitor`` is never finite the last epoch's weights are kept, with a warning.
+    """
+    if n_train < 1:
+        raise ValueError("the training set is empty")
+    phases = [None] * schedule if isinstance(schedule, int) else list(schedule)
+    params = [p for p in model.parameters() if p.requires_grad]
+    best_value, best, best_state, stale = math.inf, None, None, 0
+    rows: list[dict[str, Any]] = []
+    start_all = time.perf_counter()
+    for epoch, phase in enumerate(phases, start=1):
+        start = time.perf_counter()
+        model.train()
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
+        order = torch.randperm(n_train, generator=generator)
+        sums: dict[str, float] = {}
+        for i in range(0, n_train, batch_size):
+            idx = order[i : i + batch_size]
+            if len(idx) < min_batch:
+                continue
+            for key, value in train_step(idx, phase).items():
+                sums[key] = sums.get(key, 0.0) + value
+        if scheduler is not None:
+            scheduler.step()
+        row: dict[str, Any] = {"epoch": epoch} | ({} if phase is None else {"phase": phase})
+        row |= {key: value / n_train for key, value in sums.items()}
+        row |= dict(evaluate())
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+        logger.info(
+            "epoch %d%s: %s (%.1f s)",
+            epoch,
+            "" if phase is None else f" ({phase})",
+            ", ".join(
+                f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "phase", "seconds")
+            ),
+            row["seconds"],
+        )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+        if row[monitor] < best_value - min_delta:
+            best_value, best, best_state, stale = row[monitor], row, _cpu_state(model), 0
+        else:
+            stale += 1
+            if patience is not None and stale >= patience:
+                logger.info("early stop at epoch %d (best %d)", epoch, best["epoch"] if best else 0)
+                break
+    if best_state is None:
+        logger.warning("validation %s was never finite; keeping the last epoch's weights", monitor)
+        best, best_state = rows[-1], _cpu_state(model)
+    model.load_state_dict(best_state)
+    return TrainResult(
+        state_dict=best_state,
+        history=pd.DataFrame(rows, columns=list(rows[0])),
+        best=dict(best),
+        trainable_parameters=sum(p.numel() for p in params),
+        seconds=time.perf_counter() - start_all,
+    )
+
+
+# --------------------------------------------------------------------------- classifiers
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -88,20 +244,6 @@ def _set_frozen_batchnorm_eval(model: nn.Module) -> None:
             module.eval()
 
 
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module, x: np.ndarray | torch.Tensor, device: torch.device, batch_size: int = 64
-) -> np.ndarray:
-    """Logits of a binary classifier for a stack of images (N, C, X, Y), in batches."""
-    model.eval()
-    inputs = torch.as_tensor(x, dtype=torch.float32)
-    outputs = [
-        model(inputs[i : i + batch_size].to(device)).reshape(-1).float().cpu()
-        for i in range(0, inputs.shape[0], batch_size)
-    ]
-    return torch.cat(outputs).numpy() if outputs else np.zeros(0, dtype=np.float32)
-
-
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
     positives, negatives = score[y == 1], score[y == 0]
     if positives.size == 0 or negatives.size == 0:
@@ -109,6 +251,17 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     # Mann-Whitney form of the AUC, vectorised over all pairs (validation sets are small).
     diff = positives[:, None] - negatives[None, :]
     return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def _optimiser(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=config.learning_rate,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+    return torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def train_binary_classifier(
@@ -123,7 +276,7 @@ def train_binary_classifier(
     generator: torch.Generator,
     on_epoch_end: EpochHook | None = None,
 ) -> TrainResult:
-    """Train with binary cross-entropy and keep the weights with the lowest validation loss.
+    """Train with class-weighted binary cross-entropy; select on the validation loss.
 
     Parameters
     ----------
@@ -135,7 +288,8 @@ def train_binary_classifier(
     x_val, y_val
         Validation images and labels (model selection only).
     config
-        Hyper-parameters.
+        Hyper-parameters: SGD (momentum) or AdamW with a cosine schedule, early stopping after
+        ``patience`` epochs without a lower validation loss.
     device
         Where to train.
     generator
@@ -146,88 +300,49 @@ def train_binary_classifier(
     Returns
     -------
     TrainResult
-        Best weights, per-epoch history (train_loss, val_loss, val_auc, val_accuracy, seconds).
+        History columns: epoch, train_loss, val_loss, val_auc, val_accuracy, seconds.
     """
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("training and validation sets must both be non-empty")
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if config.optimizer == "sgd":
-        optimiser: torch.optim.Optimizer = torch.optim.SGD(
-            params,
-            lr=config.learning_rate,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-    else:
-        optimiser = torch.optim.AdamW(
-            params, lr=config.learning_rate, weight_decay=config.weight_decay
-        )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-    y_t = torch.as_tensor(y_train, dtype=torch.float32)
+    optimiser = _optimiser([p for p in model.parameters() if p.requires_grad], config)
     x_t = torch.as_tensor(x_train, dtype=torch.float32)
+    y_t = torch.as_tensor(y_train, dtype=torch.float32)
     n_pos = float(y_t.sum())
     pos_weight = torch.tensor([(len(y_t) - n_pos) / max(n_pos, 1.0)], device=device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    val_loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    val_loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight.cpu())  # logits come back on the CPU
+    y_val = np.asarray(y_val)
     y_val_t = torch.as_tensor(y_val, dtype=torch.float32)
 
-    best_loss, best_epoch, best_state, stale = math.inf, 0, None, 0
-    rows = []
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        _set_frozen_batchnorm_eval(model)
-        order = torch.randperm(len(x_t), generator=generator)
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i : i + config.batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            xb = x_t[idx]
-            if config.augment:
-                xb = augment_batch(xb, generator)
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb.to(device)).reshape(-1), y_t[idx].to(device))
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(idx)
-        scheduler.step()
+    def step(idx: torch.Tensor, _phase: str | None) -> dict[str, float]:
+        xb = augment_batch(x_t[idx], generator) if config.augment else x_t[idx]
+        optimiser.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb.to(device)).reshape(-1), y_t[idx].to(device))
+        loss.backward()
+        optimiser.step()
+        return {"train_loss": loss.item() * len(idx)}
+
+    def evaluate() -> dict[str, float]:
         logits = predict_logits(model, x_val, device)
-        val_loss = float(val_loss_fn(torch.as_tensor(logits), y_val_t))
-        metrics = {
-            "epoch": epoch,
-            "train_loss": total / len(x_t),
-            "val_loss": val_loss,
-            "val_auc": _auc(np.asarray(y_val), logits),
-            "val_accuracy": float(((logits >= 0) == (np.asarray(y_val) == 1)).mean()),
-            "seconds": time.perf_counter() - start,
+        return {
+            "val_loss": float(val_loss_fn(torch.as_tensor(logits), y_val_t)),
+            "val_auc": _auc(y_val, logits),
+            "val_accuracy": float(((logits >= 0) == (y_val == 1)).mean()),
         }
-        rows.append(metrics)
-        logger.info(
-            "epoch %d: train loss %.4f, val loss %.4f, val AUC %.3f (%.1f s)",
-            epoch,
-            metrics["train_loss"],
-            val_loss,
-            metrics["val_auc"],
-            metrics["seconds"],
-        )
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, metrics)
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_epoch, stale = val_loss, epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        else:
-            stale += 1
-            if stale >= config.patience:
-                logger.info("early stop at epoch %d (best %d)", epoch, best_epoch)
-                break
-    if best_state is None:  # validation loss never finite: keep the last weights
-        best_state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        best_epoch = len(rows)
-    return TrainResult(
-        state_dict=best_state,
-        history=pd.DataFrame(rows),
-        best_epoch=best_epoch,
-        trainable_parameters=sum(p.numel() for p in params),
+
+    return fit(
+        model,
+        n_train=len(x_t),
+        batch_size=config.batch_size,
+        schedule=config.epochs,
+        train_step=step,
+        evaluate=evaluate,
+        generator=generator,
+        min_delta=1e-6,
+        patience=config.patience,
+        min_batch=2,
+        scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs),
+        on_epoch_start=lambda _epoch: _set_frozen_batchnorm_eval(model),
+        on_epoch_end=on_epoch_end,
     )

@@ -1,30 +1,28 @@
-"""Training the dystrophinopathy classifiers and applying them per subject.
+"""Applying the trained dystrophinopathy classifiers to a subject (a per-subject job).
 
-Training (a group job) sees only the subjects the participants table marks ``train`` (fitting)
-and ``val`` (model selection); the list is stored in the checkpoint metadata, and applying a
-model to any of those subjects is refused, so a test-set figure can never include a case the
-model learnt from.
+A model is refused on the subjects it was trained or selected on
+(:func:`qmrflow.dl.checkpoint.check_not_trained_on`). Its checkpoint is verified by sha256 and
+loaded with ``weights_only=True``; the network then runs from the inference program stored with
+it (:mod:`qmrflow.dl.inference`: logits and class activation maps from one torch-only graph), so
+the job does not import MONAI. A checkpoint without a program that loads here (written by
+another torch, or by a user) is rebuilt as a MONAI network from its weights, the slow way.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from qmrflow.config import config_hash
-from qmrflow.dl.cam import class_activation_maps
-from qmrflow.dl.checkpoint import check_not_trained_on, load_checkpoint, save_checkpoint
+from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint
 from qmrflow.dl.device import select_device
-from qmrflow.dl.networks import architecture as describe
-from qmrflow.dl.networks import build_classifier, freeze_backbone, load_backbone
-from qmrflow.dl.seed import seed_everything
-from qmrflow.dl.training import TrainConfig, predict_logits, train_binary_classifier
+from qmrflow.dl.inference import load_program, predict_batches, predict_logits, program_header
 from qmrflow.errors import InputDataError, ModelError
 from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.io import load_nifti, read_tsv, save_nifti, write_tsv
@@ -78,148 +76,82 @@ def load_subject_crops(
     return np.ascontiguousarray(x, dtype=np.float32), kept, image.affine
 
 
-def _stack(
-    subjects: Mapping[str, int],
-    crops: Mapping[str, PathLike],
-    tables: Mapping[str, PathLike],
-    drop_inseparable: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for subject, label in subjects.items():
-        x, _, _ = load_subject_crops(
-            crops[subject], tables[subject], subject, drop_inseparable=drop_inseparable
-        )
-        xs.append(x)
-        ys.append(np.full(len(x), label, dtype=np.float32))
-    if not xs:
-        raise ValueError("no subjects given")
-    return np.concatenate(xs), np.concatenate(ys)
+@dataclass
+class Classifier:
+    """A verified classifier ready to run: its inference program, or the rebuilt MONAI network."""
+
+    architecture: str
+    checkpoint: Checkpoint
+    device: torch.device
+    run: Callable[[torch.Tensor], Any]
+    has_cam: bool
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """One logit per image (N, C, X, Y)."""
+        return predict_logits(self.run, x, self.device)
+
+    def cams(self, x: np.ndarray) -> np.ndarray:
+        """Class activation maps (N, X, Y), from the program or else with MONAI."""
+        if self.has_cam:
+            return predict_batches(self.run, x, self.device, output=1)
+        from qmrflow.dl.cam import class_activation_maps
+
+        model = self.run if isinstance(self.run, torch.nn.Module) else self._rebuild()
+        return class_activation_maps(self.architecture, model, x, self.device)
+
+    def _rebuild(self) -> torch.nn.Module:
+        return build_model(self.architecture, self.checkpoint, self.device)
 
 
-def train_architecture(
-    architecture: str,
-    *,
-    train: Mapping[str, int],
-    val: Mapping[str, int],
-    crops: Mapping[str, PathLike],
-    tables: Mapping[str, PathLike],
-    model_config: Mapping[str, Any],
-    seed: int,
-    provenance: Mapping[str, Any],
-    drop_inseparable: bool,
-    out_model: PathLike,
-    out_history: PathLike,
-    threads: int | None = None,
-) -> str:
-    """Train one architecture on the training split, select on validation, write the checkpoint.
+def build_model(architecture: str, checkpoint: Checkpoint, device: torch.device) -> torch.nn.Module:
+    """The MONAI network of ``architecture`` with a checkpoint's weights (imports MONAI)."""
+    from qmrflow.dl.networks import build_classifier
 
-    Parameters
-    ----------
-    architecture
-        Name in :data:`qmrflow.dl.networks.ARCHITECTURES`.
-    train, val
-        Subject label -> class (1 dystrophinopathy, 0 other) for the train and val splits.
-    crops, tables
-        Subject -> ROI crop stack and ROI table paths (train and val subjects).
-    model_config
-        The study's ``model`` config section (hyper-parameters, transfer learning).
-    seed
-        Training seed.
-    provenance
-        The configuration that determines the model (data, ROI, training), hashed into the
-        metadata.
-    drop_inseparable
-        Leave out slices whose legs could not be separated.
-    out_model, out_history
-        Checkpoint path (sidecar JSON beside it) and learning-curve TSV.
-    threads
-        CPU threads for torch.
-
-    Returns
-    -------
-    str
-        sha256 of the written checkpoint.
-    """
-    overlap = set(train) & set(val)
-    if overlap:
-        raise ValueError(f"subjects in both train and val: {sorted(overlap)}")
-    generator = seed_everything(seed)
-    device = select_device(threads)
-    x_train, y_train = _stack(train, crops, tables, drop_inseparable)
-    x_val, y_val = _stack(val, crops, tables, drop_inseparable)
-    logger.info(
-        "%s: %d training images (%d positive) from %d cases, %d validation images from %d cases",
-        architecture,
-        len(y_train),
-        int(y_train.sum()),
-        len(train),
-        len(y_val),
-        len(val),
-    )
     model = build_classifier(architecture)
-    transfer = None
-    backbone = model_config.get("pretrained_backbone")
-    if backbone:
-        checkpoint = load_checkpoint(
-            backbone, expected_sha256=model_config.get("pretrained_sha256")
-        )
-        loaded = load_backbone(architecture, model, checkpoint.state_dict)
-        trainable = freeze_backbone(architecture, model)
-        transfer = {"backbone": str(backbone), "sha256": checkpoint.sha256, "tensors": len(loaded)}
-        logger.info(
-            "transfer learning: %d backbone tensors frozen, %d trainable parameters in "
-            "the new head",
-            len(loaded),
-            trainable,
-        )
-    fields = TrainConfig.__dataclass_fields__
-    config = TrainConfig(**{k: v for k, v in model_config.items() if k in fields})
-    result = train_binary_classifier(
-        model, x_train, y_train, x_val, y_val, config, device=device, generator=generator
-    )
-    write_tsv(result.history, out_history)
-    metadata = {
-        "study": "dystrophy",
-        "architecture": architecture,
-        "description": describe(architecture).description,
-        "task": "dystrophinopathy (DMD/BMD) vs other muscle disease, one logit",
-        "input_shape": list(x_train.shape[1:]),
-        "seed": seed,
-        "config_hash": config_hash(provenance),
-        "train_config": dict(config.__dict__),
-        "training_subjects": sorted(train),
-        "validation_subjects": sorted(val),
-        "n_train_images": len(y_train),
-        "n_val_images": len(y_val),
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "best_val_loss": float(result.history["val_loss"].min()),
-        "trainable_parameters": result.trainable_parameters,
-        "transfer_learning": transfer,
-        "device": str(device),
-    }
-    return save_checkpoint(result.state_dict, out_model, metadata)
+    try:
+        model.load_state_dict(checkpoint.state_dict)
+    except RuntimeError as exc:
+        raise ModelError(f"{checkpoint.path}: weights do not fit {architecture}: {exc}") from exc
+    return model.to(device).eval()
 
 
-def load_model(
+def load_classifier(
     architecture: str,
     path: PathLike,
     device: torch.device,
     *,
     expected_sha256: str | None = None,
-) -> tuple[Any, dict]:
-    """Build ``architecture`` and load a verified checkpoint into it.
+    program: bool = True,
+) -> Classifier:
+    """Verify a checkpoint and make it ready to run.
 
-    ``expected_sha256`` (a model named in the config) is checked instead of the checksum its
-    metadata records.
+    Parameters
+    ----------
+    architecture
+        The architecture the checkpoint must hold.
+    path
+        Checkpoint ``.pt`` file.
+    device
+        Where to run.
+    expected_sha256
+        Checksum of a model named in the config (else the one its metadata records).
+    program
+        Run the stored inference program when there is one; False always rebuilds the MONAI
+        network (the way before inference programs; benchmarks compare the two).
     """
-    checkpoint = load_checkpoint(path, expected_sha256=expected_sha256, map_location=device)
+    checkpoint = load_checkpoint(path, expected_sha256=expected_sha256, map_location="cpu")
     recorded = checkpoint.metadata.get("architecture")
     if recorded and recorded != architecture:
         raise ModelError(f"{path}: holds a {recorded} model, expected {architecture}")
-    model = build_classifier(architecture)
-    model.load_state_dict(checkpoint.state_dict)
-    return model.to(device).eval(), checkpoint.metadata
+    if program:
+        run = load_program(checkpoint.state_dict | checkpoint.program, str(path), device)
+        if run is not None:
+            # Two outputs, (logits, maps), where the architecture's CAM could be exported.
+            has_cam = program_header(checkpoint.program)["outputs"] == 2
+            return Classifier(architecture, checkpoint, device, run, has_cam)
+    return Classifier(
+        architecture, checkpoint, device, build_model(architecture, checkpoint, device), False
+    )
 
 
 def classify_subject(
@@ -285,9 +217,9 @@ def classify_subject(
     cam, primary_result = None, None
     for architecture, path in models.items():
         expected = (sha256 or {}).get(architecture)
-        model, metadata = load_model(architecture, path, device, expected_sha256=expected)
-        check_not_trained_on(subject, metadata, path)
-        probability = 1.0 / (1.0 + np.exp(-predict_logits(model, x, device).astype(np.float64)))
+        classifier = load_classifier(architecture, path, device, expected_sha256=expected)
+        check_not_trained_on(subject, classifier.checkpoint.metadata, path)
+        probability = 1.0 / (1.0 + np.exp(-classifier.logits(x).astype(np.float64)))
         kept = probability[usable]
         case = (
             float("nan")
@@ -314,7 +246,7 @@ def classify_subject(
             }
         )
         if architecture == primary:
-            cam = class_activation_maps(architecture, model, x, device)
+            cam = classifier.cams(x)
             primary_result = (probability, case)
     if cam is None:
         raise ValueError(f"primary architecture {primary!r} is not among the models")

@@ -4,23 +4,9 @@ The fast protocol acquires half the phase-encoding lines (axis 1, y) over the sa
 view, so its maps have half the matrix along y (e.g. 96 x 56 for a 96 x 112 routine matrix).
 An SRGAN generator (:class:`qmrflow.dl.superres.SRGenerator`, scale ``(1, 2)``) maps the three
 fast maps of a slice, stacked as channels, to the routine grid; the routine maps are the
-training target (as in the paper: routine maps are the reference standard).
-
-Training (:func:`train_superresolution`, a group job on the ``train`` split, model selection on
-``val``):
-
-1. pixel-loss pre-training: masked L1 between the generator output and the routine maps
-   (``pretrain_epochs``);
-2. adversarial training (``adversarial_epochs``; Ledig et al. 2017): the discriminator ``D``
-   and the generator ``G`` are updated alternately on every mini-batch with::
-
-       L_D = BCE(D(y), 1) + BCE(D(G(x)), 0)
-       L_G = L1_mask(G(x), y) + w_adv · BCE(D(G(x)), 1)
-
-   where both images are multiplied by the brain mask before ``D`` sees them (the background
-   is not trained, and would otherwise give the fakes away).
-
-The checkpoint kept is the one with the lowest validation pixel loss over both phases.
+training target (as in the paper: routine maps are the reference standard). Training is in
+:mod:`qmrflow.studies.synthmri.superres_training`; this module holds what training and the
+per-subject job share (normalisation, settings, grids, inputs) and the per-subject job itself.
 
 Normalisation (fixed, identical in training and inference; :func:`normalise`): each map is
 divided by a scale (T1 / 4000 ms, T2 / 300 ms, PD / 1.2) so that brain tissue lies in about
@@ -32,37 +18,35 @@ The network output is clipped to the same range and mapped back with the inverse
 Baseline (:func:`spline_upsample`): cubic B-spline interpolation (``scipy.ndimage``, order 3)
 of each fast slice at the routine voxel centres, located through the two affines.
 
-Both functions run on the GPU a job was given and on the CPU otherwise
-(:func:`qmrflow.dl.device.select_device`).
+The per-subject job runs the generator from the inference program stored in its checkpoint
+(:mod:`qmrflow.dl.inference`), so it does not import MONAI; it runs on the GPU a job was given
+and on the CPU otherwise (:func:`qmrflow.dl.device.select_device`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
-import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy import ndimage
-from torch import nn
 
-from qmrflow.config import config_hash
-from qmrflow.dl.checkpoint import check_not_trained_on, load_checkpoint, save_checkpoint
+from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint
 from qmrflow.dl.device import select_device
-from qmrflow.dl.seed import seed_everything
-from qmrflow.dl.superres import PatchDiscriminator, SRGenerator, count_parameters
+from qmrflow.dl.inference import load_program, predict_batches
+from qmrflow.dl.seed import deterministic
 from qmrflow.errors import InputDataError, ModelError
-from qmrflow.io import load_nifti, save_nifti, write_tsv
+from qmrflow.io import load_nifti, save_nifti
 from qmrflow.io.bids import subject_of
+
+if TYPE_CHECKING:
+    from qmrflow.dl.superres import SRGenerator
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -71,10 +55,10 @@ __all__ = [
     "build_generator",
     "check_geometry",
     "denormalise",
+    "load_pairs",
     "normalise",
     "spline_upsample",
     "superresolve_subject",
-    "train_superresolution",
 ]
 
 logger = logging.getLogger(__name__)
@@ -162,7 +146,10 @@ def resolve_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_generator(settings: Mapping[str, Any]) -> SRGenerator:
-    """The generator described by (resolved) settings: 3 maps in, 3 maps out."""
+    """The generator described by (resolved) settings: 3 maps in, 3 maps out (imports MONAI)."""
+    # Imported here: the per-subject job runs the stored program and never needs MONAI.
+    from qmrflow.dl.superres import SRGenerator
+
     s = resolve_settings(settings)
     return SRGenerator(
         len(MAPS),
@@ -281,7 +268,7 @@ def _slices(maps: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(stacked, 3, 0), dtype=np.float32)
 
 
-def _load_pairs(
+def load_pairs(
     items: Sequence[tuple[Mapping[str, PathLike], Mapping[str, PathLike], PathLike]],
     scale: Sequence[int],
     role: str,
@@ -327,284 +314,6 @@ def _load_pairs(
     return subjects, np.concatenate(xs), np.concatenate(ys), np.concatenate(ms)
 
 
-# --------------------------------------------------------------------------- training
-
-
-@contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
-    """Deterministic torch algorithms inside the block, restoring the previous mode after."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    previous_benchmark = torch.backends.cudnn.benchmark
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
-        torch.backends.cudnn.benchmark = previous_benchmark
-
-
-def masked_l1(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean absolute error over the voxels inside ``mask`` (N, 1, X, Y), all channels."""
-    weight = mask.expand_as(prediction)
-    return (torch.abs(prediction - target) * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-def _to(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
-    # channels_last: about twice as fast for these convolutions on the CPU (oneDNN).
-    return torch.as_tensor(x).to(device).contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def _predict(
-    generator: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 16
-) -> np.ndarray:
-    """Generator output for a stack of slices (N, 3, X, Yf) in eval mode, as numpy."""
-    generator.eval()
-    outputs = [
-        generator(_to(x[i : i + batch_size], device)).float().cpu().contiguous()
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(outputs).numpy()
-
-
-def _validate(
-    generator: SRGenerator, x: np.ndarray, y: np.ndarray, m: np.ndarray, device: torch.device
-) -> tuple[float, float]:
-    """Masked L1 and PSNR (dB, normalised units: data range 1) on the validation slices."""
-    prediction = np.clip(_predict(generator, x, device), 0.0, NORMALISED_MAX)
-    return _pixel_metrics(prediction, y, m)
-
-
-def _pixel_metrics(prediction: np.ndarray, y: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    weight = np.broadcast_to(m, prediction.shape)
-    count = max(float(weight.sum()), 1.0)
-    diff = (prediction - y) * weight
-    l1 = float(np.abs(diff).sum() / count)
-    mse = float((diff**2).sum() / count)
-    return l1, (math.inf if mse == 0 else float(-10.0 * np.log10(mse)))
-
-
-def _flip_x(generator: torch.Generator, *tensors: torch.Tensor) -> list[torch.Tensor]:
-    """Flip each sample along x (axis 2, left-right) with probability 1/2, the same in all."""
-    flip = (torch.rand(tensors[0].shape[0], generator=generator) < 0.5).view(-1, 1, 1, 1)
-    return [torch.where(flip, t.flip(2), t) for t in tensors]
-
-
-def train_superresolution(
-    *,
-    train: Sequence[tuple[Mapping[str, PathLike], Mapping[str, PathLike], PathLike]],
-    val: Sequence[tuple[Mapping[str, PathLike], Mapping[str, PathLike], PathLike]],
-    settings: Mapping[str, Any],
-    seed: int,
-    outputs: Mapping[str, PathLike],
-    provenance: Mapping[str, Any],
-    threads: int | None = None,
-) -> None:
-    """Train the super-resolution GAN on the training subjects; select on validation.
-
-    Parameters
-    ----------
-    train, val
-        One item per subject: (fast maps ``{"T1map", "T2map", "PDmap"}`` on the fast grid,
-        routine maps on the routine grid, routine brain mask). Subjects are read from the
-        ``sub-<id>`` entity of the mask file name; every file of an item must belong to it.
-    settings
-        ``channels``, ``residual_blocks``, ``pretrain_epochs``, ``adversarial_epochs``,
-        ``adversarial_weight``, ``batch_size``, ``learning_rate`` (optional ``kernel_size``,
-        ``scale``); missing keys take :data:`DEFAULT_SETTINGS`.
-    seed
-        Seeds initialisation, shuffling and augmentation; recorded in the metadata.
-    outputs
-        ``model``: checkpoint ``.pt`` (metadata ``.json`` beside it); ``history``: TSV with
-        epoch, phase, train_loss, val_loss, val_psnr, d_loss per epoch.
-    provenance
-        Configuration that determines the model; stored and hashed into the metadata.
-    threads
-        CPU threads for torch.
-
-    Raises
-    ------
-    InputDataError
-        A file is unreadable, grids disagree (fast grid not the routine grid divided by the
-        scale, mask on another grid), an empty mask, or an item mixing subjects.
-    ValueError
-        A subject in both train and val (or listed twice), no subjects, or invalid settings.
-
-    Notes
-    -----
-    On the CPU a run is reproducible for a seed (same thread count): torch's deterministic
-    algorithms are enabled for its duration.
-    """
-    s = resolve_settings(settings)
-    scale = s["scale"]
-    train_subjects, x_train, y_train, m_train = _load_pairs(train, scale, "train")
-    val_subjects, x_val, y_val, m_val = _load_pairs(val, scale, "val")
-    overlap = sorted(set(train_subjects) & set(val_subjects))
-    if overlap:
-        raise ValueError(f"subjects in both train and val: {overlap}")
-    logger.info(
-        "super-resolution: %d training slices from %d subjects, %d validation slices from %d",
-        len(x_train),
-        len(train_subjects),
-        len(x_val),
-        len(val_subjects),
-    )
-    device = select_device(threads)
-    with _deterministic():
-        torch_generator = seed_everything(seed)
-        generator = build_generator(s).to(device, memory_format=torch.channels_last)
-        discriminator = PatchDiscriminator(len(MAPS), channels=s["channels"]).to(
-            device, memory_format=torch.channels_last
-        )
-        result = _fit(
-            generator,
-            discriminator,
-            (x_train, y_train, m_train),
-            (x_val, y_val, m_val),
-            s,
-            device,
-            torch_generator,
-        )
-    history, best = result
-    interpolation = _pixel_metrics(
-        generator.interpolate(torch.as_tensor(x_val)).clamp(0, NORMALISED_MAX).numpy(),
-        y_val,
-        m_val,
-    )
-    logger.info(
-        "best epoch %d (%s): validation L1 %.4f, PSNR %.2f dB (bicubic interpolation: "
-        "L1 %.4f, PSNR %.2f dB)",
-        best["epoch"],
-        best["phase"],
-        best["val_loss"],
-        best["val_psnr"],
-        *interpolation,
-    )
-    write_tsv(history, outputs["history"])
-    metadata = {
-        "study": "synthmri",
-        "task": "super-resolution of fast T1/T2/PD maps to the routine grid",
-        "architecture": "SRGAN generator (qmrflow.dl.superres.SRGenerator, bicubic base)",
-        "maps": list(MAPS),
-        "normalisation": {
-            "scales": SCALES,
-            "log_compression_above": 1.0,
-            "clip": [0.0, NORMALISED_MAX],
-        },
-        "settings": s,
-        "seed": seed,
-        "config_hash": config_hash(provenance),
-        "provenance": dict(provenance),
-        "training_subjects": sorted(train_subjects),
-        "validation_subjects": sorted(val_subjects),
-        "n_train_slices": len(x_train),
-        "n_val_slices": len(x_val),
-        "generator_parameters": count_parameters(generator),
-        "discriminator_parameters": count_parameters(discriminator),
-        "best_epoch": best["epoch"],
-        "best_phase": best["phase"],
-        "best_val_loss": best["val_loss"],
-        "best_val_psnr": best["val_psnr"],
-        "val_loss_bicubic": interpolation[0],
-        "val_psnr_bicubic": interpolation[1],
-        "epochs_run": len(history),
-        "training_seconds": float(history.attrs.get("seconds", float("nan"))),
-        "device": str(device),
-    }
-    save_checkpoint(best["state_dict"], outputs["model"], metadata)
-
-
-def _fit(
-    generator: SRGenerator,
-    discriminator: PatchDiscriminator,
-    train: tuple[np.ndarray, np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray, np.ndarray],
-    s: Mapping[str, Any],
-    device: torch.device,
-    torch_generator: torch.Generator,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Pre-training then adversarial epochs; history and the best state by validation L1."""
-    x_t, y_t, m_t = (torch.as_tensor(a) for a in train)
-    g_opt = torch.optim.Adam(generator.parameters(), lr=s["learning_rate"])
-    d_opt = torch.optim.Adam(discriminator.parameters(), lr=s["learning_rate"])
-    bce = nn.BCEWithLogitsLoss()
-    weight = s["adversarial_weight"]
-    phases = ["pretrain"] * s["pretrain_epochs"] + ["adversarial"] * s["adversarial_epochs"]
-    rows: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"val_loss": math.inf}
-    start_all = time.perf_counter()
-    for epoch, phase in enumerate(phases, start=1):
-        start = time.perf_counter()
-        generator.train()
-        discriminator.train()
-        order = torch.randperm(len(x_t), generator=torch_generator)
-        g_total, d_total = 0.0, 0.0
-        for i in range(0, len(order), s["batch_size"]):
-            idx = order[i : i + s["batch_size"]]
-            xb, yb, mb = _flip_x(torch_generator, x_t[idx], y_t[idx], m_t[idx])
-            xb, yb, mb = _to(xb, device), _to(yb, device), _to(mb, device)
-            sr = generator(xb)
-            pixel = masked_l1(sr, yb, mb)
-            if phase == "pretrain":
-                g_loss = pixel
-            else:
-                # Real and fake images go through D in one batch: with separate batches, batch
-                # norm would standardise each one on its own statistics and remove the
-                # difference in texture (noise level, sharpness) that tells them apart.
-                real = yb * mb
-                d_opt.zero_grad(set_to_none=True)
-                logits = discriminator(torch.cat([real, sr.detach() * mb]))
-                n = len(idx)
-                labels = torch.cat([torch.ones_like(logits[:n]), torch.zeros_like(logits[n:])])
-                d_loss = bce(logits, labels)
-                d_loss.backward()
-                d_opt.step()
-                d_total += d_loss.item() * n
-                judged = discriminator(torch.cat([real, sr * mb]))[n:]
-                g_loss = pixel + weight * bce(judged, torch.ones_like(judged))
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_opt.step()
-            g_total += g_loss.item() * len(idx)
-        val_loss, val_psnr = _validate(generator, *val, device)
-        row = {
-            "epoch": epoch,
-            "phase": phase,
-            "train_loss": g_total / len(x_t),
-            "val_loss": val_loss,
-            "val_psnr": val_psnr,
-            "d_loss": d_total / len(x_t) if phase == "adversarial" else float("nan"),
-        }
-        rows.append(row)
-        logger.info(
-            "epoch %d (%s): train %.4f, val L1 %.4f, val PSNR %.2f dB, D %.4f (%.1f s)",
-            epoch,
-            phase,
-            row["train_loss"],
-            val_loss,
-            val_psnr,
-            row["d_loss"],
-            time.perf_counter() - start,
-        )
-        if val_loss < best["val_loss"]:
-            best = {
-                **row,
-                "state_dict": copy.deepcopy(
-                    {k: v.detach().cpu() for k, v in generator.state_dict().items()}
-                ),
-            }
-    if "state_dict" not in best:  # validation loss never finite: keep the last weights
-        logger.warning("validation loss was never finite; keeping the last epoch's weights")
-        state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
-        best = {**rows[-1], "state_dict": state}
-    history = pd.DataFrame(rows, columns=list(rows[0]))
-    history.attrs["seconds"] = time.perf_counter() - start_all
-    generator.load_state_dict(best["state_dict"])
-    return history, best
-
-
 # --------------------------------------------------------------------------- inference
 
 
@@ -640,6 +349,56 @@ def spline_upsample(fast: np.ndarray, mapping: np.ndarray, shape: Sequence[int])
     return out
 
 
+def load_generator(
+    model: PathLike,
+    device: torch.device,
+    *,
+    expected_sha256: str | None = None,
+    program: bool = True,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any], Checkpoint]:
+    """Verify a generator checkpoint and make it ready to run; its settings and checkpoint.
+
+    Parameters
+    ----------
+    model
+        Checkpoint ``.pt`` (verified by sha256, loaded with ``weights_only=True``).
+    device
+        Where to run.
+    expected_sha256
+        Checksum of a model named in the config (else the one its metadata records).
+    program
+        Run the stored inference program when there is one; False (or a checkpoint without a
+        program that loads here) rebuilds the MONAI generator from the recorded settings.
+
+    Raises
+    ------
+    ModelError
+        Bad checkpoint, no settings recorded, other normalisation scales, or weights that do not
+        fit the recorded generator.
+    """
+    checkpoint = load_checkpoint(model, expected_sha256=expected_sha256, map_location="cpu")
+    metadata = checkpoint.metadata
+    if "settings" not in metadata:
+        raise ModelError(f"{model}: metadata has no 'settings' to rebuild the generator from")
+    recorded = metadata.get("normalisation", {}).get("scales", SCALES)
+    if recorded != SCALES:
+        raise ModelError(
+            f"{model}: trained with map scales {recorded}, this version normalises with {SCALES}"
+        )
+    settings = resolve_settings(metadata["settings"])
+    run = None
+    if program:
+        run = load_program(checkpoint.state_dict | checkpoint.program, str(model), device)
+    if run is None:
+        generator = build_generator(settings)
+        try:
+            generator.load_state_dict(checkpoint.state_dict)
+        except RuntimeError as exc:
+            raise ModelError(f"{model}: weights do not fit the recorded generator: {exc}") from exc
+        run = generator.to(device, memory_format=torch.channels_last).eval()
+    return run, settings, checkpoint
+
+
 def superresolve_subject(
     *,
     fast: Mapping[str, PathLike],
@@ -662,8 +421,9 @@ def superresolve_subject(
     mask
         Routine brain mask (on the reference grid); outputs are 0 outside it.
     model
-        Checkpoint written by :func:`train_superresolution` (verified against the sha256 in
-        its sidecar; the generator is rebuilt from the recorded settings).
+        Checkpoint written by
+        :func:`~qmrflow.studies.synthmri.superres_training.train_superresolution`
+        (:func:`load_generator`).
     subject
         Participant label.
     outputs
@@ -683,24 +443,8 @@ def superresolve_subject(
         Bad checkpoint, or a subject the model was trained or selected on.
     """
     device = select_device(threads)
-    checkpoint = load_checkpoint(model, expected_sha256=sha256, map_location="cpu")
-    metadata = checkpoint.metadata
-    check_not_trained_on(subject, metadata, model)
-    if "settings" not in metadata:
-        raise ModelError(f"{model}: metadata has no 'settings' to rebuild the generator from")
-    recorded = metadata.get("normalisation", {}).get("scales", SCALES)
-    if recorded != SCALES:
-        raise ModelError(
-            f"{model}: trained with map scales {recorded}, this version normalises with {SCALES}"
-        )
-    settings = resolve_settings(metadata["settings"])
-    generator = build_generator(settings)
-    try:
-        generator.load_state_dict(checkpoint.state_dict)
-    except RuntimeError as exc:
-        raise ModelError(f"{model}: weights do not fit the recorded generator: {exc}") from exc
-    generator = generator.to(device, memory_format=torch.channels_last).eval()
-
+    generator, settings, checkpoint = load_generator(model, device, expected_sha256=sha256)
+    check_not_trained_on(subject, checkpoint.metadata, model)
     maps = _load_maps(fast, subject, "fast")
     ref = load_nifti(reference, subject=subject, ndim=3)
     brain = _load_mask(mask, subject, ref.data.shape, ref.affine, reference)
@@ -715,8 +459,10 @@ def superresolve_subject(
         routine_path=reference,
     )
     start = time.perf_counter()
-    with _deterministic():
-        predicted = _predict(generator, _slices(maps.data), device)  # (Z, 3, X, Y)
+    with deterministic():
+        predicted = predict_batches(  # (Z, 3, X, Y)
+            generator, _slices(maps.data), device, 16, memory_format=torch.channels_last
+        )
     seconds = time.perf_counter() - start
     for c, key in enumerate(MAPS):
         dl = np.moveaxis(denormalise(predicted[:, c], key), 0, 2) * brain
