@@ -16,8 +16,7 @@ import torch
 
 from qmrflow.dl.device import select_device
 from qmrflow.dl.networks import build_classifier
-from qmrflow.dl.training import predict_logits
-from qmrflow.studies.dystrophy.classify import load_model
+from qmrflow.studies.dystrophy.classify import load_classifier
 
 logger = logging.getLogger("benchmarks.classifier_inference")
 
@@ -53,11 +52,11 @@ def main() -> None:
             path = Path(tmp) / f"{name}.pt"
             save_checkpoint(build_classifier(name).state_dict(), path, {"architecture": name})
             start = time.perf_counter()
-            model, _ = load_model(name, path, device)
+            classifier = load_classifier(name, path, device, program=False)
             load = time.perf_counter() - start
-            predict_logits(model, x[: args.batch], device, args.batch)  # warm-up
+            classifier.logits(x[: args.batch])  # warm-up
             start = time.perf_counter()
-            predict_logits(model, x, device, args.batch)
+            classifier.logits(x)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             rate = args.images / (time.perf_counter() - start)

@@ -66,3 +66,34 @@ def test_same_weights_give_the_same_checksum(tmp_path):
     first = save_checkpoint(state, tmp_path / "a.pt", {})
     second = save_checkpoint(state, tmp_path / "b" / "other_name.pt", {})
     assert first == second
+
+
+def test_a_weight_may_not_take_a_program_name(tmp_path):
+    with pytest.raises(ValueError, match="reserved"):
+        save_checkpoint({"__qmrflow_program__": torch.zeros(1)}, tmp_path / "m.pt", {})
+
+
+def test_training_metadata_records_the_run():
+    import pandas as pd
+
+    from qmrflow.dl.checkpoint import training_metadata
+    from qmrflow.dl.training import TrainResult
+
+    history = pd.DataFrame({"epoch": [1, 2], "val_loss": [0.5, 0.4], "seconds": [1.0, 1.0]})
+    result = TrainResult({}, history, history.iloc[1].to_dict(), 10, 2.5)
+    meta = training_metadata(
+        study="s",
+        task="t",
+        seed=0,
+        provenance={"a": 1},
+        training_subjects=["b", "a"],
+        validation_subjects={"c"},
+        result=result,
+        device=torch.device("cpu"),
+        architecture="net",
+    )
+    assert meta["training_subjects"] == ["a", "b"] and meta["validation_subjects"] == ["c"]
+    assert meta["seed"] == 0 and meta["deterministic"] and len(meta["config_hash"]) == 64
+    assert meta["best_epoch"] == 2 and meta["best_val_loss"] == 0.4 and meta["epochs_run"] == 2
+    assert meta["architecture"] == "net" and meta["provenance"] == {"a": 1}
+    json.dumps(meta)

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from qmrflow.dl.inference import predict_logits
 from qmrflow.dl.networks import build_classifier, freeze_backbone
 from qmrflow.dl.seed import seed_everything
-from qmrflow.dl.training import TrainConfig, augment_batch, predict_logits, train_binary_classifier
+from qmrflow.dl.training import TrainConfig, augment_batch, fit, train_binary_classifier
 
 
 def toy_data(n, seed):
@@ -92,3 +93,49 @@ def test_augmentation_is_seeded_and_keeps_shape():
     b = augment_batch(x, torch.Generator().manual_seed(1))
     assert a.shape == x.shape
     torch.testing.assert_close(a, b)
+
+
+def _loop(values, **kwargs):
+    """fit on a one-parameter model whose 'validation loss' follows ``values``."""
+    model = torch.nn.Linear(1, 1)
+    seen = iter(values)
+    calls = []
+
+    def step(idx, phase):
+        calls.append((len(idx), phase))
+        with torch.no_grad():
+            model.weight.add_(1.0)  # the weights record the epoch
+        return {"train_loss": float(len(idx))}
+
+    result = fit(
+        model,
+        n_train=5,
+        batch_size=2,
+        train_step=step,
+        evaluate=lambda: {"val_loss": next(seen)},
+        generator=torch.Generator().manual_seed(0),
+        **kwargs,
+    )
+    return model, result, calls
+
+
+def test_fit_selects_the_lowest_monitored_epoch_and_restores_its_weights():
+    model, result, calls = _loop([3.0, 1.0, 2.0], schedule=["a", "a", "b"])
+    assert list(result.history.columns) == ["epoch", "phase", "train_loss", "val_loss", "seconds"]
+    assert result.best_epoch == 2 and result.best["phase"] == "a"
+    assert calls[:3] == [(2, "a"), (2, "a"), (1, "a")] and calls[-1] == (1, "b")
+    assert result.history["train_loss"].tolist() == [1.0, 1.0, 1.0]  # summed / n_train
+    assert torch.equal(model.weight, result.state_dict["weight"])
+
+
+def test_fit_stops_early_and_skips_small_batches():
+    _, result, calls = _loop([1.0, 1.0, 1.0, 0.5], schedule=4, patience=2, min_batch=2)
+    assert len(result.history) == 3 and result.best_epoch == 1
+    assert "phase" not in result.history.columns
+    assert {n for n, _ in calls} == {2}
+
+
+def test_fit_keeps_the_last_weights_when_the_metric_is_never_finite(caplog):
+    _, result, _ = _loop([float("nan")] * 2, schedule=2)
+    assert result.best_epoch == 2
+    assert "never finite" in caplog.text

@@ -7,21 +7,28 @@ graph inside the checkpoint (:func:`export_program`), and inference jobs rebuild
 graph with torch alone (:func:`load_program`).
 
 Safe loading is kept: ``torch.export.save`` / ``load`` pickle the weights, so they are not used.
-The graph is stored as torch's JSON serialisation (operator names and tensor metadata, no code:
-deserialising it runs nothing from the file), as a ``uint8`` tensor in the checkpoint's dict of
-tensors; the weights stay the checkpoint's own tensors. The whole file is still verified by its
-sha256 and loaded with ``weights_only=True`` (:mod:`qmrflow.dl.checkpoint`).
+The graph is stored as torch's JSON serialisation (a list of ATen operator calls by name with
+their arguments: no code), as a ``uint8`` tensor in the checkpoint's dict of tensors; the
+weights stay the checkpoint's own tensors. The whole file is still verified by its sha256 and
+loaded with ``weights_only=True`` (:mod:`qmrflow.dl.checkpoint`).
 
-The JSON format belongs to the torch version that wrote it (``torch._export.serde`` is not a
-public API). A program that does not load under the running torch is reported and the caller
-rebuilds the network the slow way from the weights.
+Running the graph: torch's own deserialiser (``torch._export.serde``) imports ``torch._dynamo``
+and rebuilds a ``GraphModule`` through code generation, which costs about as much start-up as
+the MONAI import it replaces. :class:`Program` interprets the JSON graph instead, written here
+for that reason: it looks each operator up in ``torch.ops.aten`` (and a few arithmetic
+functions for symbolic sizes) and calls it, and refuses anything else, so nothing in the file
+can name other code. The JSON format belongs to the torch version that wrote it (it is not a
+public API); a program this interpreter cannot run is reported and the caller rebuilds the
+network the slow way from the weights.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import operator
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,7 +141,6 @@ def export_program(
         "torch": torch.__version__,
         "prefix": prefix,
         "weights": [name[len(prefix) :] for name in weights],
-        "parameters": sorted(name[len(prefix) :] for name in program.graph_signature.parameters),
         "input_rank": example.ndim,
         "outputs": len(outputs) if isinstance(outputs, tuple) else 1,
     }
@@ -157,10 +163,150 @@ def program_header(tensors: Mapping[str, torch.Tensor]) -> dict | None:
     return json.loads(tensors[HEADER_KEY].numpy().tobytes())
 
 
+#: Argument kinds whose JSON value is the argument itself.
+_LITERALS = ("as_int", "as_float", "as_bool", "as_string", "as_ints", "as_floats", "as_bools")
+
+
+class ProgramError(ValueError):
+    """A stored program this interpreter cannot run (an unknown operator or argument kind)."""
+
+
+#: Python arithmetic that exported graphs use on symbolic sizes (e.g. ``2 * height``).
+_OPERATORS: dict[str, Callable[..., Any]] = {
+    f"_operator.{name}": getattr(operator, name)
+    for name in ("add", "sub", "mul", "floordiv", "truediv", "mod", "neg", "getitem")
+}
+
+
+def _operator(target: str) -> Callable[..., Any]:
+    if target in _OPERATORS:
+        return _OPERATORS[target]
+    namespace, _, rest = target.rpartition(".ops.aten.")
+    if namespace != "torch" or rest.count(".") != 1:
+        raise ProgramError(f"operator {target!r} is not an ATen operator")
+    name, overload = rest.split(".")
+    try:
+        return getattr(getattr(torch.ops.aten, name), overload)
+    except (AttributeError, RuntimeError) as exc:
+        raise ProgramError(f"operator {target!r} is not in this torch") from exc
+
+
+class Program:
+    """An exported graph run by interpretation: each node calls one ATen operator.
+
+    Parameters
+    ----------
+    graph
+        The ``graph_module`` of torch's JSON serialisation of an ``ExportedProgram``.
+    tensors
+        Weights and buffers by the names in the graph signature; constants likewise.
+    device
+        Where the tensors (and so the computation) go.
+    """
+
+    def __init__(
+        self,
+        graph: Mapping[str, Any],
+        tensors: Mapping[str, torch.Tensor],
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self._bound: dict[str, torch.Tensor] = {}
+        self._user: list[str] = []
+        for spec in graph["signature"]["input_specs"]:
+            ((kind, body),) = spec.items()
+            name = (
+                body["arg"]["name"] if "name" in body["arg"] else body["arg"]["as_tensor"]["name"]
+            )
+            if kind == "user_input":
+                self._user.append(name)
+                continue
+            key = {"parameter": "parameter_name", "buffer": "buffer_name"}.get(
+                kind, "tensor_constant_name"
+            )
+            if kind not in ("parameter", "buffer", "tensor_constant") or body[key] not in tensors:
+                raise ProgramError(f"graph input {name!r} ({kind}) has no tensor")
+            self._bound[name] = tensors[body[key]].to(device)
+        outputs = []
+        for spec in graph["signature"]["output_specs"]:
+            ((kind, body),) = spec.items()
+            if kind != "user_output":
+                raise ProgramError(f"graph output of kind {kind!r} (a mutation) is not supported")
+            outputs.append(body["arg"])
+        self._outputs = outputs
+        self._nodes = [
+            (_operator(node["target"]), node["inputs"], node["outputs"])
+            for node in graph["graph"]["nodes"]
+        ]
+
+    def _value(self, arg: Mapping[str, Any], env: Mapping[str, Any]) -> Any:
+        ((kind, value),) = arg.items()
+        if kind == "as_none":
+            return None
+        if kind == "as_tensor":
+            return env[value["name"]]
+        if kind in ("as_tensors", "as_optional_tensors"):
+            return [self._value(v, env) if "name" not in v else env[v["name"]] for v in value]
+        if kind in (
+            "as_int",
+            "as_float",
+            "as_bool",
+            "as_string",
+            "as_ints",
+            "as_floats",
+            "as_bools",
+        ):
+            return value
+        if kind in ("as_sym_int", "as_sym_float", "as_sym_bool"):
+            return self._symbol(value, env)
+        if kind in ("as_sym_ints", "as_sym_floats", "as_sym_bools"):
+            return [self._symbol(v, env) for v in value]
+        raise ProgramError(f"argument kind {kind!r} is not supported")
+
+    @staticmethod
+    def _symbol(value: Mapping[str, Any], env: Mapping[str, Any]) -> Any:
+        ((kind, item),) = value.items()
+        return env[item] if kind == "as_name" else item
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Run the graph on the user inputs; one tensor or a tuple of them."""
+        if len(inputs) != len(self._user):
+            raise TypeError(f"program takes {len(self._user)} inputs, got {len(inputs)}")
+        env: dict[str, Any] = {**self._bound, **dict(zip(self._user, inputs, strict=True))}
+        with torch.no_grad():
+            for function, arguments, outputs in self._nodes:
+                args, kwargs = [], {}
+                for argument in arguments:
+                    value = self._value(argument["arg"], env)
+                    if argument.get("kind", 1) == 1:
+                        args.append(value)
+                    else:
+                        kwargs[argument["name"]] = value
+                result = function(*args, **kwargs)
+                if len(outputs) == 1 and not isinstance(result, tuple | list):
+                    result = (result,)
+                for output, value in zip(outputs, result, strict=False):
+                    self._store(output, value, env)
+        values = tuple(self._value(o, env) for o in self._outputs)
+        return values[0] if len(values) == 1 else values
+
+    @staticmethod
+    def _store(output: Mapping[str, Any], value: Any, env: dict[str, Any]) -> None:
+        ((kind, body),) = output.items()
+        if kind == "as_tensor":
+            env[body["name"]] = value
+        elif kind in ("as_sym_int", "as_sym_float", "as_sym_bool"):
+            env[body["as_name"]] = value
+        elif kind == "as_tensors":
+            for item, part in zip(body, value, strict=True):
+                env[item["name"]] = part
+        elif kind != "as_none":
+            raise ProgramError(f"output kind {kind!r} is not supported")
+
+
 def load_program(
     tensors: Mapping[str, torch.Tensor], source: str, device: torch.device | str = "cpu"
-) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The inference module stored by :func:`export_program`, or None if there is none.
+) -> Program | None:
+    """The inference program stored by :func:`export_program`, or None if there is none.
 
     Parameters
     ----------
@@ -173,43 +319,29 @@ def load_program(
 
     Returns
     -------
-    callable or None
+    Program or None
         None (with a warning when a program was present) when the checkpoint holds no program or
-        it does not load under this torch: the caller rebuilds the network from the weights.
+        this interpreter cannot run it: the caller rebuilds the network from the weights.
     """
-    if PROGRAM_KEY not in tensors or HEADER_KEY not in tensors:
-        return None
-    from torch._export.serde.serialize import SerializedArtifact, deserialize
-
     header = program_header(tensors)
+    if header is None or PROGRAM_KEY not in tensors:
+        return None
     prefix = header["prefix"]
-    constants = {
+    named = {prefix + name: tensors[name] for name in header["weights"] if name in tensors}
+    named |= {
         key[len(CONSTANT_PREFIX) :]: value
         for key, value in tensors.items()
         if key.startswith(CONSTANT_PREFIX)
     }
     try:
-        parameters = set(header["parameters"])
-        state = {
-            prefix + name: (
-                nn.Parameter(tensors[name], requires_grad=False)
-                if name in parameters
-                else tensors[name]
-            )
-            for name in header["weights"]
-        }
-        artifact = SerializedArtifact(tensors[PROGRAM_KEY].numpy().tobytes(), state, constants, b"")
-        module = deserialize(artifact).module().to(device)
-    except Exception as exc:  # version skew or a program written by another torch
+        serialised = json.loads(tensors[PROGRAM_KEY].numpy().tobytes())
+        return Program(serialised["graph_module"], named, device)
+    except (ProgramError, KeyError, TypeError, ValueError) as exc:
         logger.warning(
-            "%s: inference program (torch %s) does not load under torch %s (%s); rebuilding the "
+            "%s: inference program (written by torch %s) cannot run here (%s); rebuilding the "
             "network from its weights instead",
             source,
             header.get("torch"),
-            torch.__version__,
             exc,
         )
         return None
-    # A plain function: an exported module refuses train()/eval() (its graph is already the
-    # eval-mode one), which generic callers would otherwise try.
-    return lambda x: module(x)

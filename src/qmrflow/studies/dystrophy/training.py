@@ -137,7 +137,7 @@ def train_architecture(
         n_val_images=len(y_val),
         transfer_learning=transfer,
     )
-    program = _inference_program(architecture, model.cpu(), x_train)
+    program = inference_program(architecture, model.cpu(), x_train)
     return save_checkpoint(result.state_dict, out_model, metadata, program=program)
 
 
@@ -159,7 +159,7 @@ def _transfer(
     return {"backbone": str(backbone), "sha256": checkpoint.sha256, "tensors": len(loaded)}
 
 
-def _inference_program(
+def inference_program(
     architecture: str, model: torch.nn.Module, x: np.ndarray
 ) -> dict[str, torch.Tensor]:
     """The torch-only inference program: logits and CAMs (logits only for Grad-CAM networks)."""
