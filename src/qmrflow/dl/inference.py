@@ -82,8 +82,7 @@ def predict_logits(
     batch_size: int = 64,
 ) -> np.ndarray:
     """Logits of a binary classifier for a stack of images (N, C, X, Y): (N,) float32."""
-    out = predict_batches(model, x, device, batch_size)
-    return out.reshape(-1) if out.size else np.zeros(0, dtype=np.float32)
+    return predict_batches(model, x, device, batch_size).reshape(-1)
 
 
 def export_program(
@@ -100,7 +99,8 @@ def export_program(
     module
         Network (or a wrapper around it) taking one tensor.
     example
-        An input of the right rank and channels (two or more samples).
+        An input batch of the right rank and channels (its first sample is repeated to two:
+        :func:`torch.export.export` fixes a batch axis of size 1).
     prefix
         What the module's parameter names add to those of the checkpoint's weights (a wrapper
         holding the network as ``model`` adds ``"model."``): the program is bound to the
@@ -112,12 +112,13 @@ def export_program(
     Returns
     -------
     dict
-        Entries for :func:`qmrflow.dl.checkpoint.save_checkpoint`'s ``extra``; empty (with a
+        Entries for :func:`qmrflow.dl.checkpoint.save_checkpoint`'s ``program``; empty (with a
         warning) when torch cannot export the module, so inference rebuilds it the slow way.
     """
     from torch._export.serde.serialize import serialize
 
     module = module.eval()
+    example = torch.as_tensor(example[:1]).repeat(2, *([1] * (example.ndim - 1)))
     dims = {axis: torch.export.Dim.AUTO for axis in dynamic_dims}
     try:
         with torch.no_grad():

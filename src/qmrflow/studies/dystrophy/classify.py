@@ -96,11 +96,10 @@ class Classifier:
             return predict_batches(self.run, x, self.device, output=1)
         from qmrflow.dl.cam import class_activation_maps
 
-        model = self.run if isinstance(self.run, torch.nn.Module) else self._rebuild()
+        model = self.run
+        if not isinstance(model, torch.nn.Module):
+            model = build_model(self.architecture, self.checkpoint, self.device)
         return class_activation_maps(self.architecture, model, x, self.device)
-
-    def _rebuild(self) -> torch.nn.Module:
-        return build_model(self.architecture, self.checkpoint, self.device)
 
 
 def build_model(architecture: str, checkpoint: Checkpoint, device: torch.device) -> torch.nn.Module:

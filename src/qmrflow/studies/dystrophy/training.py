@@ -163,7 +163,7 @@ def inference_program(
     architecture: str, model: torch.nn.Module, x: np.ndarray
 ) -> dict[str, torch.Tensor]:
     """The torch-only inference program: logits and CAMs (logits only for Grad-CAM networks)."""
-    example = torch.as_tensor(x[:1]).repeat(2, 1, 1, 1)  # two samples: the batch stays dynamic
+    example = torch.as_tensor(x[:1])
     arch = describe(architecture)
     if arch.cam != "cam":  # Grad-CAM needs gradients: the maps are computed with MONAI
         return export_program(model, example, dynamic_dims=(0, 2, 3))

@@ -247,7 +247,5 @@ def train_superresolution(
         val_loss_bicubic=bicubic[0],
         val_psnr_bicubic=bicubic[1],
     )
-    program = export_program(
-        generator.cpu(), torch.as_tensor(x_val[:1]).repeat(2, 1, 1, 1), dynamic_dims=(0, 2, 3)
-    )
+    program = export_program(generator.cpu(), torch.as_tensor(x_val[:1]), dynamic_dims=(0, 2, 3))
     save_checkpoint(result.state_dict, outputs["model"], metadata, program=program)
