@@ -1,4 +1,4 @@
-"""Dry-run planning time of a 1000-subject cohort against a bare Snakefile with the same jobs.
+"""Dry-run planning time of a large cohort against a bare Snakefile with the same jobs.
 
 The bare Snakefile has one trivial rule per qmrflow rule, the same wildcards, the same number of
 jobs and the same dependency structure (per-subject chain -> training on train/val -> per test

@@ -8,7 +8,6 @@ import pytest
 from qmrflow.config import (
     check_splits_present,
     check_training_splits,
-    config_hash,
     load_schema,
     read_participants,
     validate_config,
@@ -107,11 +106,6 @@ def test_bad_participants_name_file_row_and_field(tmp_path, text, expected):
 def test_missing_participants_file(tmp_path):
     with pytest.raises(ConfigError, match="participants table not found"):
         read_participants(tmp_path / "participants.tsv", PARTICIPANTS_SCHEMA)
-
-
-def test_config_hash_is_order_independent():
-    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
-    assert config_hash({"a": 1}) != config_hash({"a": 2})
 
 
 def test_training_splits_need_both_classes(tmp_path):

@@ -10,8 +10,6 @@ jsonschema directly.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -100,12 +98,6 @@ def validate_config(
         lines = [f"{_key_path(e)}: {_describe(e)}" for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines), file=where)
     return config
-
-
-def config_hash(section: Mapping[str, Any]) -> str:
-    """Stable sha256 of a configuration section (keys sorted), for provenance records."""
-    text = json.dumps(section, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _cell(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -11,10 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from qmrflow import __version__
-from qmrflow.config import config_hash
 from qmrflow.io.tables import write_json
 
 _VERSIONED = ("qmrflow", "torch", "monai", "numpy", "nibabel", "scipy", "scikit-learn", "pandas")
+
+
+def config_hash(section: Mapping[str, Any]) -> str:
+    """Stable sha256 of a configuration section (keys sorted), for provenance records."""
+    text = json.dumps(section, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def package_versions() -> dict[str, str]:

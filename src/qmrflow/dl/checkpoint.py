@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from qmrflow.config import config_hash
 from qmrflow.dl.inference import is_program_key
 from qmrflow.errors import ModelError
 from qmrflow.io.atomic import atomic_output
 from qmrflow.io.tables import write_json
-from qmrflow.provenance import package_versions
+from qmrflow.provenance import config_hash, package_versions
 
 if TYPE_CHECKING:
     from qmrflow.dl.training import TrainResult

@@ -1,16 +1,22 @@
-"""Tab-separated tables and JSON side files, written atomically."""
+"""Tab-separated tables and JSON side files, written atomically.
+
+pandas is imported where a table is read, not with this module: per-subject DL jobs import
+``qmrflow.io`` for NIfTI and JSON only, and pandas' import (~0.3 s) is a large share of their
+start-up (``benchmarks/inference_startup.py``).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from qmrflow.errors import InputDataError
 from qmrflow.io.atomic import atomic_output
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_tsv(path: str | os.PathLike[str], *, subject: str | None = None) -> pd.DataFrame:
@@ -21,6 +27,8 @@ def read_tsv(path: str | os.PathLike[str], *, subject: str | None = None) -> pd.
     InputDataError
         The file is missing or not parseable as a table.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise InputDataError("file not found", subject=subject, path=path)
