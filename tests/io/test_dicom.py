@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import random
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.encaps import encapsulate
+from pydicom.fileset import FileSet
+from pydicom.pixels import get_decoder, pack_bits
+from pydicom.uid import (
+    MPEG2MPML,
+    BasicTextSRStorage,
+    ExplicitVRLittleEndian,
+    GrayscaleSoftcopyPresentationStateStorage,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    KeyObjectSelectionDocumentStorage,
+    MRImageStorage,
+    RLELossless,
+    RTStructureSetStorage,
+    SegmentationStorage,
+    generate_uid,
+)
 
 from qmrflow.errors import InputDataError
 from qmrflow.io.dicom import load_dicom_series, read_dicom_series
@@ -32,19 +53,22 @@ def write_dicom_slice(
     frames: int | None = None,
     pixel_data: bool = True,
     photometric: str = "MONOCHROME2",
+    sop_class: str = MRImageStorage,
+    modality: str = "MR",
+    sop_uid: str | None = None,
 ) -> Path:
     """Write one uint16 single-frame MR slice; ``pixels`` is rows x columns."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_uid or generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID = MRImageStorage
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.2"
     ds.SeriesInstanceUID = series_uid
-    ds.Modality = "MR"
+    ds.Modality = modality
     ds.PatientID = "01"
     if instance is not None:
         ds.InstanceNumber = instance
@@ -213,10 +237,11 @@ def test_missing_folder(tmp_path: Path) -> None:
 
 
 def test_corrupt_file_named(tmp_path: Path) -> None:
+    # The DICM marker says "DICOM file": a broken one is an error, never skipped.
     write_series(tmp_path / "dcm", n=2)
     bad = tmp_path / "dcm" / "IM9999"
-    bad.write_bytes(np.random.default_rng(0).bytes(2000))
-    err = _raises(tmp_path / "dcm", "not a DICOM file")
+    bad.write_bytes(bytes(128) + b"DICM" + np.random.default_rng(0).bytes(2000))
+    err = _raises(tmp_path / "dcm", "unreadable DICOM file")
     assert err.path == str(bad)
 
 
@@ -287,3 +312,329 @@ def test_unorderable_series(tmp_path: Path) -> None:
     for name in ("a", "b"):
         write_dicom_slice(folder / name, np.ones((32, 32), np.uint16), position=None, instance=None)
     _raises(folder, "cannot order")
+
+
+# ------------------------------------------------------------------ what is not an image slice
+def _message(err: InputDataError) -> str:
+    """The message without its ``sub-<id>: <path>: `` prefix."""
+    return str(err).split(": ", 2)[2]
+
+
+def test_palette_color_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dcm"
+    write_series(folder, n=2)
+    bad = write_dicom_slice(
+        folder / "IM0002", np.zeros((40, 36), np.uint16), photometric="PALETTE COLOR"
+    )
+    err = _raises(folder, "PALETTE COLOR")
+    assert err.path == str(bad)
+    assert "MONOCHROME1/MONOCHROME2 single-frame image slices" in str(err)
+
+
+def write_segmentation(path: Path, shape: tuple[int, int] = (40, 36), frames: int = 2) -> Path:
+    """A binary DICOM Segmentation (1 bit per pixel, one frame per segment)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SegmentationStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = SegmentationStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "SEG"
+    ds.Rows, ds.Columns = shape
+    ds.NumberOfFrames = frames
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 1
+    ds.HighBit = 0
+    ds.PixelRepresentation = 0
+    mask = np.zeros((frames, *shape), np.uint8)
+    mask[:, 10:20, 5:15] = 1
+    ds.PixelData = pack_bits(mask)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_segmentation_in_series_folder_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dcm"
+    write_series(folder, n=2)
+    seg = write_segmentation(folder / "SEG0001")
+    err = _raises(folder, "not an image slice")
+    assert err.path == str(seg)
+    assert "Segmentation Storage" in str(err)
+    assert "MONOCHROME1/MONOCHROME2 single-frame image slices" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "modality", "named"),
+    [
+        (RTStructureSetStorage, "RTSTRUCT", "RT Structure Set Storage"),
+        (BasicTextSRStorage, "SR", "Basic Text SR Storage"),
+        (KeyObjectSelectionDocumentStorage, "KO", "Key Object Selection Document Storage"),
+        (GrayscaleSoftcopyPresentationStateStorage, "PR", "Presentation State"),
+        ("1.2.826.0.1.3680043.8.498.77", "PR", "non-image PR object"),  # private SOP class
+    ],
+)
+def test_non_image_objects_refused(
+    tmp_path: Path, sop_class: str, modality: str, named: str
+) -> None:
+    folder = tmp_path / "dcm"
+    write_series(folder, n=2)
+    bad = write_dicom_slice(
+        folder / "OBJ1",
+        np.zeros((40, 36), np.uint16),
+        sop_class=sop_class,
+        modality=modality,
+        pixel_data=False,
+    )
+    err = _raises(folder, "not an image slice")
+    assert err.path == str(bad)
+    assert named in str(err)
+    assert "expected MONOCHROME1/MONOCHROME2 single-frame image slices" in str(err)
+
+
+# ------------------------------------------------------------------ duplicated slices
+def test_copied_file_dropped_with_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "dcm"
+    arrays = write_series(folder, n=3)
+    shutil.copyfile(folder / "IM0001", folder / "IM0001_copy")
+    with caplog.at_level(logging.WARNING, logger="qmrflow.io.dicom"):
+        pairs = read_dicom_series(folder, subject="01")
+    assert len(pairs) == 3
+    assert [p.name for p, _ in pairs].count("IM0001_copy") == 0
+    for (_, image), pixels in zip(pairs, arrays, strict=True):
+        np.testing.assert_array_equal(image.data, pixels.T)
+    (record,) = [r for r in caplog.records if "same slice" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert "IM0001 and IM0001_copy" in record.getMessage()
+    assert "SOPInstanceUID" in record.getMessage()
+
+
+def test_re_exported_copy_with_new_uid_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "dcm"
+    arrays = write_series(folder, n=3)
+    # Same position and pixels as slice 0 (file IM0000), but a new SOPInstanceUID.
+    write_dicom_slice(folder / "IM0000_again", arrays[0], position=(-100.0, -80.0, 30.0))
+    with caplog.at_level(logging.WARNING, logger="qmrflow.io.dicom"):
+        images = load_dicom_series(folder, subject="01")
+    assert len(images) == 3
+    assert any(
+        "IM0000 and IM0000_again" in r.getMessage() and "slice position" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_different_images_at_one_position_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dcm"
+    arrays = write_series(folder, n=3)
+    other = write_dicom_slice(
+        folder / "IM0009", arrays[1] + 1, position=(-100.0, -80.0, 35.0), instance=9
+    )
+    err = _raises(folder, "two different images share one slice position")
+    assert err.path == str(other)
+    assert "IM0001 and IM0009" in str(err)
+
+
+def test_one_sop_instance_uid_for_different_images_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dcm"
+    folder.mkdir()
+    uid = generate_uid()
+    write_dicom_slice(folder / "a", np.zeros((32, 32), np.uint16), sop_uid=uid)
+    other = write_dicom_slice(
+        folder / "b", np.ones((32, 32), np.uint16), position=(0.0, 0.0, 5.0), sop_uid=uid
+    )
+    err = _raises(folder, "share one SOPInstanceUID")
+    assert err.path == str(other)
+    assert "a and b" in str(err)
+
+
+def test_one_instance_number_without_position_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dcm"
+    folder.mkdir()
+    write_dicom_slice(folder / "a", np.zeros((32, 32), np.uint16), position=None, instance=4)
+    other = write_dicom_slice(folder / "b", np.ones((32, 32), np.uint16), position=None, instance=4)
+    err = _raises(folder, "share one InstanceNumber")
+    assert err.path == str(other)
+
+
+# ------------------------------------------------------------------ folder trees, stray files
+def test_series_in_nested_folder(tmp_path: Path) -> None:
+    root = tmp_path / "dicom"
+    arrays = write_series(root / "sub-01" / "series1", n=3)
+    pairs = read_dicom_series(root, subject="01")
+    assert [p.parent.name for p, _ in pairs] == ["series1"] * 3
+    for (_, image), pixels in zip(pairs, arrays, strict=True):
+        np.testing.assert_array_equal(image.data, pixels.T)
+
+
+def test_stray_files_skipped_with_a_note(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "dicom"
+    write_series(root / "series1", n=3)
+    (root / "README").write_text("Exported from the scanner console.\n")
+    (root / "series1" / "empty.dcm").write_bytes(b"")
+    (root / "series1" / "notes.bin").write_bytes(np.random.default_rng(1).bytes(3000))
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "IM0000").write_bytes(b"junk")
+    with caplog.at_level(logging.INFO, logger="qmrflow.io.dicom"):
+        images = load_dicom_series(root, subject="01")
+    assert len(images) == 3
+    notes = {r.getMessage(): r.levelno for r in caplog.records if "skipped" in r.getMessage()}
+    assert len(notes) == 3
+    for name, why in [
+        ("README", "not a DICOM file"),
+        (str(Path("series1", "empty.dcm")), "0 bytes"),
+        (str(Path("series1", "notes.bin")), "not a DICOM file"),
+    ]:
+        (message,) = [m for m in notes if f"skipped {name}:" in m]
+        assert why in message
+        assert notes[message] == logging.WARNING
+
+
+def _write_export(root: Path, n: int = 3) -> list[np.ndarray]:
+    """A CD/PACS export as pydicom writes it: DICOMDIR plus PT*/ST*/SE*/IM* files."""
+    arrays = write_series(root.parent / "flat", n=n)
+    fileset = FileSet()
+    for path in sorted((root.parent / "flat").iterdir()):
+        ds = dcmread(path)
+        ds.StudyDate, ds.StudyTime, ds.StudyID = "20240101", "120000", "1"
+        ds.SeriesNumber, ds.PatientName = 1, "Anonymous"
+        fileset.add(ds)
+    fileset.write(root)
+    shutil.rmtree(root.parent / "flat")
+    return arrays
+
+
+def test_export_with_dicomdir(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "cd"
+    arrays = _write_export(root)
+    # The same index under another name is recognised by its MediaStorageSOPClassUID.
+    shutil.copyfile(root / "DICOMDIR", root / "PT000000" / "INDEX")
+    with caplog.at_level(logging.INFO, logger="qmrflow.io.dicom"):
+        images = load_dicom_series(root, subject="01")
+    for image, pixels in zip(images, arrays, strict=True):
+        np.testing.assert_array_equal(image.data, pixels.T)
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert {r.levelno for r in skipped} == {logging.INFO}
+    assert any("skipped DICOMDIR:" in r.getMessage() for r in skipped)
+    assert any("INDEX: DICOMDIR index (MediaStorageSOPClassUID" in r.getMessage() for r in skipped)
+
+
+def test_nothing_usable_left(tmp_path: Path) -> None:
+    root = tmp_path / "dicom"
+    (root / "series1").mkdir(parents=True)
+    (root / "README.txt").write_text("no images here\n")
+    (root / "series1" / "IM0001").write_bytes(b"")
+    err = _raises(root, "no DICOM image file")
+    assert err.path == str(root)
+    assert "README.txt (not a DICOM file" in str(err)
+    assert f"{Path('series1', 'IM0001')} (empty file" in str(err)
+
+
+def test_only_empty_sub_folders(tmp_path: Path) -> None:
+    (tmp_path / "dicom" / "series1").mkdir(parents=True)
+    _raises(tmp_path / "dicom", "empty")
+
+
+def test_truncated_file_in_sub_folder_not_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "dicom"
+    write_series(root / "a" / "b", n=3)
+    victim = root / "a" / "b" / "IM0002"
+    victim.write_bytes(victim.read_bytes()[:300])
+    err = _raises(root, "DICOM")
+    assert err.path == str(victim)
+
+
+def test_two_series_in_sub_folders_refused(tmp_path: Path) -> None:
+    root = tmp_path / "dicom"
+    write_series(root / "series1", n=2)
+    write_series(root / "series2", n=2, series_uid="1.2.826.0.1.3680043.8.498.99")
+    err = _raises(root, "2 DICOM series")
+    assert err.path == str(root / "series2" / "IM0000")
+    assert str(Path("series1", "IM0000")) in str(err)
+    assert str(Path("series2", "IM0000")) in str(err)
+
+
+# ------------------------------------------------------------------ compressed transfer syntaxes
+def compress_series(folder: Path, syntax: str) -> None:
+    """Re-encode every file of ``folder`` in place with one of pydicom's encoders."""
+    for path in sorted(folder.iterdir()):
+        ds = dcmread(path)
+        ds.compress(syntax)
+        ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("syntax", [JPEGLSLossless, JPEG2000Lossless, RLELossless])
+def test_lossless_compressed_series_loads(tmp_path: Path, syntax: str) -> None:
+    folder = tmp_path / "dcm"
+    arrays = write_series(folder, n=3)
+    compress_series(folder, syntax)
+    assert {dcmread(p).file_meta.TransferSyntaxUID for p in folder.iterdir()} == {syntax}
+    images = load_dicom_series(folder, subject="01")
+    for image, pixels in zip(images, arrays, strict=True):
+        np.testing.assert_array_equal(image.data, pixels.T.astype(np.float32))
+
+
+def test_jpeg_baseline_slice_loads(tmp_path: Path) -> None:
+    pil = pytest.importorskip("PIL.Image")
+    rows, cols = 40, 36
+    pixels = np.add.outer(np.arange(rows) * 3, np.arange(cols) * 2).astype(np.uint8)
+    buffer = io.BytesIO()
+    pil.fromarray(pixels).save(buffer, format="JPEG", quality=100)
+    folder = tmp_path / "dcm"
+    folder.mkdir()
+    path = write_dicom_slice(folder / "IM0000", pixels.astype(np.uint16))
+    ds = dcmread(path)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = encapsulate([buffer.getvalue()])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    (image,) = load_dicom_series(folder, subject="01")
+    assert image.data.shape == (cols, rows)
+    assert np.abs(image.data - pixels.T).max() <= 3  # lossy, but at quality 100
+
+
+@pytest.mark.parametrize(
+    ("syntax", "package"),
+    [(JPEGLSLossless, "pyjpegls"), (JPEG2000Lossless, "pylibjpeg-openjpeg")],
+)
+def test_missing_decoder_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syntax: str, package: str
+) -> None:
+    folder = tmp_path / "dcm"
+    write_series(folder, n=2)
+    compress_series(folder, syntax)
+    decoder = get_decoder(syntax)
+    # As in an environment without the plugins: pydicom lists what each one would need.
+    monkeypatch.setattr(decoder, "_available", {})
+    monkeypatch.setattr(decoder, "_unavailable", {"pylibjpeg": ("pylibjpeg", package)})
+    err = _raises(folder, package)
+    assert _message(err).startswith(f"install {package} (`pip install ")
+    assert "truncated" not in str(err)
+    assert "force=True" not in str(err)
+    assert err.path == str(folder / "IM0000")
+
+
+def test_transfer_syntax_without_any_decoder(tmp_path: Path) -> None:
+    folder = tmp_path / "dcm"
+    folder.mkdir()
+    path = write_dicom_slice(folder / "IM0000", np.zeros((32, 32), np.uint16))
+    ds = dcmread(path)
+    # JPEG XL is newer than pydicom 3.0's dictionary, which refuses to write it: write MPEG-2
+    # (a UID of the same length) and patch the file meta.
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML
+    ds.PixelData = encapsulate([b"\xff\x0a" + bytes(64)])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    content = path.read_bytes()
+    assert content.count(MPEG2MPML.encode()) == 1
+    path.write_bytes(content.replace(MPEG2MPML.encode(), b"1.2.840.10008.1.2.4.110"))
+    err = _raises(folder, "JPEG XL Lossless")
+    assert _message(err).startswith("convert the series to an uncompressed transfer syntax")
+    assert "truncated" not in str(err)
+    assert "force=True" not in str(err)

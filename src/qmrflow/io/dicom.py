@@ -1,9 +1,22 @@
 """DICOM series reading: single-frame 2D slices with a NIfTI-convention (RAS+) affine.
 
-A folder holds one series of axial slices, one single-frame file per slice. Every file is
-checked at the boundary (readable DICOM, pixel data present and complete, one series, one
-matrix size, finite values after the modality rescale); a problem raises
-:class:`qmrflow.errors.InputDataError` naming the subject and the offending file.
+A folder tree holds one series of axial slices, one single-frame file per slice, either
+directly or in sub-folders (``dicom/sub-01/series1/IM0001``, a CD/PACS export with its
+``DICOMDIR``). Files that are not DICOM images are skipped with a note in the log: hidden files,
+0-byte files, files without the ``DICM`` marker of a DICOM file (a README, a checksum list) and
+``DICOMDIR`` indexes. Every other file is checked at the boundary (readable DICOM, an image
+object rather than a segmentation, structure set, report or presentation state, MONOCHROME1/2,
+single-frame, pixel data present, complete and decodable, one series, one matrix size, one image
+per slice position, finite values after the modality rescale); a problem raises
+:class:`qmrflow.errors.InputDataError` naming the subject and the offending file. A file that
+carries the ``DICM`` marker but is truncated or corrupt is an error, never skipped. An exact
+copy of a slice (same SOPInstanceUID or same position, identical pixels) is dropped with a
+warning.
+
+Compressed transfer syntaxes (JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K, RLE)
+are decoded by pydicom's plugins, installed with qmrflow (``pylibjpeg``, ``pylibjpeg-libjpeg``,
+``pylibjpeg-openjpeg``, ``pyjpegls``); when none is available the error names the package to
+install.
 
 Geometry
 --------
@@ -46,6 +59,50 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _DEFAULT_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+_EXPECTED = "expected MONOCHROME1/MONOCHROME2 single-frame image slices"
+_GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
+#: Media Storage Directory Storage: a DICOMDIR index of a CD or PACS export.
+_DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_PARAMETRIC_MAP_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.30"  # an image, though not "Image Storage"
+#: Modalities of objects that are not images (segmentations, RT objects, reports, ...).
+_NON_IMAGE_MODALITIES = frozenset(
+    {"SEG", "RTSTRUCT", "RTPLAN", "RTRECORD", "SR", "PR", "KO", "REG", "FID", "DOC", "PLAN"}
+)
+#: Two slices closer than this along the normal (mm) are at the same position.
+_SAME_POSITION_MM = 1e-3
+#: Packages to install for pydicom to decode a compressed transfer syntax (the plugin last).
+_DECODER_PACKAGES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(
+        (
+            "1.2.840.10008.1.2.4.50",  # JPEG Baseline (8-bit)
+            "1.2.840.10008.1.2.4.51",  # JPEG Extended (12-bit)
+            "1.2.840.10008.1.2.4.57",  # JPEG Lossless, process 14
+            "1.2.840.10008.1.2.4.70",  # JPEG Lossless SV1
+        ),
+        ("pylibjpeg", "pylibjpeg-libjpeg"),
+    ),
+    **dict.fromkeys(
+        ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"),  # JPEG-LS (near-)lossless
+        ("pyjpegls",),
+    ),
+    **dict.fromkeys(
+        (
+            "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
+            "1.2.840.10008.1.2.4.91",  # JPEG 2000
+            "1.2.840.10008.1.2.4.201",  # HTJ2K lossless
+            "1.2.840.10008.1.2.4.202",  # HTJ2K lossless RPCL
+            "1.2.840.10008.1.2.4.203",  # HTJ2K
+        ),
+        ("pylibjpeg", "pylibjpeg-openjpeg"),
+    ),
+    "1.2.840.10008.1.2.5": ("pylibjpeg", "pylibjpeg-rle"),  # RLE (pydicom also decodes it)
+}
+#: Transfer syntaxes newer than pydicom's UID dictionary.
+_SYNTAX_NAMES = {
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+}
 # Exceptions pydicom raises while parsing or decoding a corrupt or truncated file.
 _READ_ERRORS = (
     OSError,
@@ -68,6 +125,7 @@ class _Slice:
     path: Path
     data: np.ndarray  # float32, (rows, columns) as stored
     series_uid: str | None
+    sop_uid: str | None  # SOPInstanceUID
     instance: int | None
     position: np.ndarray | None  # ImagePositionPatient, LPS mm
     orientation: np.ndarray | None  # ImageOrientationPatient (row cosine, column cosine)
@@ -79,13 +137,15 @@ class _Slice:
 def load_dicom_series(
     directory: str | os.PathLike[str], *, subject: str | None = None
 ) -> list[Image]:
-    """Read a folder of single-frame 2D DICOM files (one series) as 2D images.
+    """Read a folder tree of single-frame 2D DICOM files (one series) as 2D images.
 
     Parameters
     ----------
     directory
-        Folder holding the series, one file per slice. Hidden files (``.DS_Store``) and a
-        ``DICOMDIR`` index are ignored; sub-folders are not searched.
+        Folder holding the series, one file per slice, directly or in sub-folders (searched
+        recursively). Hidden files and folders, 0-byte files, files that are not DICOM (no
+        ``DICM`` marker after the 128-byte preamble) and ``DICOMDIR`` indexes are skipped, with
+        a note in the log.
     subject
         Participant label (without ``sub-``), used in error messages.
 
@@ -95,14 +155,19 @@ def load_dicom_series(
         One 2D image per slice, ``data`` float32 of shape ``(columns, rows)`` = ``(X, Y)``
         after RescaleSlope/RescaleIntercept, ``affine`` RAS+ in millimetres. Slices are ordered
         by ImagePositionPatient projected on the slice normal (ascending; inferior to superior
-        for axial slices), or by InstanceNumber when positions are missing.
+        for axial slices), or by InstanceNumber when positions are missing. An exact duplicate
+        of a slice (same SOPInstanceUID or position, identical pixel data) is dropped with a
+        warning.
 
     Raises
     ------
     InputDataError
-        The folder is missing or empty; a file is not DICOM, is truncated or unreadable, has no
-        pixel data, is multi-frame or not greyscale; the files belong to more than one
-        SeriesInstanceUID or differ in rows/columns; values are NaN or infinite after the
+        The folder is missing, empty or holds no DICOM file; a DICOM file is truncated,
+        corrupt or unreadable, is not an image (segmentation, structure set, report,
+        presentation state, ...), is PALETTE COLOR or colour, multi-frame, has no pixel data or
+        pixel data no installed plugin decodes (the message names the package to install); the
+        files belong to more than one SeriesInstanceUID or differ in rows/columns; two different
+        images share a position (or SOPInstanceUID); values are NaN or infinite after the
         rescale; or the slices cannot be ordered.
     """
     return [image for _, image in read_dicom_series(directory, subject=subject)]
@@ -116,7 +181,7 @@ def read_dicom_series(
     Parameters
     ----------
     directory
-        Folder holding the series.
+        Folder (tree) holding the series.
     subject
         Participant label, used in error messages.
 
@@ -128,15 +193,34 @@ def read_dicom_series(
     directory = Path(directory)
     if not directory.is_dir():
         raise InputDataError("DICOM folder not found", subject=subject, path=directory)
-    files = sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
-    )
+    files = _list_files(directory)
     if not files:
-        raise InputDataError("DICOM folder is empty (no files)", subject=subject, path=directory)
-    slices = [_read_file(path, subject=subject) for path in files]
-    _check_consistent(slices, subject=subject)
+        raise InputDataError(
+            "DICOM folder is empty (no files in it or its sub-folders)",
+            subject=subject,
+            path=directory,
+        )
+    slices, skipped = [], []
+    for path in files:
+        opened = _open(path, subject=subject)
+        if isinstance(opened, str):
+            name = path.relative_to(directory)
+            skipped.append(f"{name} ({opened})")
+            level = logging.INFO if "DICOMDIR" in opened else logging.WARNING
+            logger.log(level, "sub-%s %s: skipped %s: %s", subject, directory, name, opened)
+            continue
+        slices.append(_read_slice(opened, path, subject=subject))
+    if not slices:
+        shown = "; ".join(skipped[:5]) + (
+            f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        )
+        raise InputDataError(
+            f"no DICOM image file in the folder tree; skipped {len(skipped)} file(s): {shown}",
+            subject=subject,
+            path=directory,
+        )
+    _check_consistent(slices, root=directory, subject=subject)
+    slices = _drop_duplicates(slices, root=directory, subject=subject)
     slices = _order(slices, subject=subject)
     if any(s.inverted for s in slices):
         # MONOCHROME1 displays the minimum as white; invert over the whole series so that
@@ -155,23 +239,83 @@ def read_dicom_series(
     return out
 
 
-def _read_file(path: Path, *, subject: str | None) -> _Slice:
-    """Read and decode one single-frame DICOM file, checking what can be checked alone."""
+def _list_files(directory: Path) -> list[Path]:
+    """Every non-hidden file under ``directory`` (recursively), in sorted path order."""
+    files = []
+    for root, dirs, names in os.walk(directory):
+        hidden = sorted(d for d in dirs if d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [*hidden, *(n for n in names if n.startswith("."))]:
+            logger.debug("%s: hidden, ignored", Path(root) / name)
+        files.extend(
+            Path(root) / name
+            for name in names
+            if not name.startswith(".") and (Path(root) / name).is_file()
+        )
+    return sorted(files)
+
+
+def _open(path: Path, *, subject: str | None) -> Dataset | str:
+    """Parse one file, or say why it is skipped (not DICOM, empty, a DICOMDIR).
+
+    A file with the ``DICM`` marker that cannot be parsed raises: it is a broken DICOM file.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    if path.stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if path.name.upper() == "DICOMDIR":
+        return "DICOMDIR index of the export, not an image"
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    if head[128:132] != b"DICM":
+        if len(head) < 132 and not head.strip(b"\x00"):
+            raise InputDataError(
+                f"truncated DICOM file: {len(head)} bytes, ending inside the 128-byte preamble",
+                subject=subject,
+                path=path,
+            )
+        return "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
     try:
         ds = pydicom.dcmread(path, force=False)
-    except InvalidDicomError as exc:
-        raise InputDataError(f"not a DICOM file: {exc}", subject=subject, path=path) from exc
-    except _READ_ERRORS as exc:
+    except (*_READ_ERRORS, InvalidDicomError) as exc:
         raise InputDataError(
             f"unreadable DICOM file (corrupt or truncated): {exc}", subject=subject, path=path
         ) from exc
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
         raise InputDataError(
-            "DICOM file meta information has no TransferSyntaxUID (truncated file?)",
+            "unreadable DICOM file (corrupt or truncated): its file meta information has no "
+            "TransferSyntaxUID",
+            subject=subject,
+            path=path,
+        )
+    if str(meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_SOP_CLASS:
+        return f"DICOMDIR index (MediaStorageSOPClassUID {_DICOMDIR_SOP_CLASS}), not an image"
+    return ds
+
+
+def _check_image(ds: Dataset, path: Path, subject: str | None) -> None:
+    """Refuse what is not a greyscale single-frame image: SEG, RTSTRUCT, SR, palette, colour."""
+    from pydicom.uid import UID
+
+    sop = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID") or "")
+    modality = str(ds.get("Modality") or "").upper()
+    sop_uid = UID(sop)
+    what = None
+    if (
+        sop_uid.type == "SOP Class"
+        and "Image Storage" not in sop_uid.name
+        and sop != _PARAMETRIC_MAP_SOP_CLASS
+    ):
+        what = f"a {sop_uid.name} object"
+    elif modality in _NON_IMAGE_MODALITIES:
+        what = f"a non-image {modality} object"
+    if what is not None:
+        raise InputDataError(
+            f"not an image slice: the file holds {what} (SOPClassUID {sop or 'missing'}, "
+            f"Modality {modality or 'missing'}); {_EXPECTED}",
             subject=subject,
             path=path,
         )
@@ -182,7 +326,19 @@ def _read_file(path: Path, *, subject: str | None) -> _Slice:
     frames = _get_int(ds, "NumberOfFrames", path, subject)
     if frames is not None and frames > 1:
         raise InputDataError(
-            f"multi-frame DICOM ({frames} frames); expected single-frame 2D slices",
+            f"multi-frame DICOM ({frames} frames); {_EXPECTED}", subject=subject, path=path
+        )
+    photometric = str(ds.get("PhotometricInterpretation") or "").strip().upper()
+    if photometric == "PALETTE COLOR":
+        raise InputDataError(
+            "PALETTE COLOR image: its pixel values are indices into a colour lookup table, not "
+            f"intensities; {_EXPECTED}",
+            subject=subject,
+            path=path,
+        )
+    if photometric and photometric not in _GREYSCALE:
+        raise InputDataError(
+            f"colour image (PhotometricInterpretation {photometric}); {_EXPECTED}",
             subject=subject,
             path=path,
         )
@@ -191,14 +347,50 @@ def _read_file(path: Path, *, subject: str | None) -> _Slice:
         raise InputDataError(
             f"expected a greyscale image, got SamplesPerPixel={samples}", subject=subject, path=path
         )
+
+
+def _decode(ds: Dataset, path: Path, subject: str | None) -> np.ndarray:
+    """The pixel array; a transfer syntax no installed plugin decodes names what to install."""
+    import pydicom
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    syntax = UID(str(ds.file_meta.TransferSyntaxUID))
+    label = f"{_SYNTAX_NAMES.get(syntax, syntax.name)} ({syntax})"
     try:
-        pixels = ds.pixel_array
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        decoder = None
+    if decoder is None or not decoder.is_available:
+        packages = _DECODER_PACKAGES.get(syntax)
+        if packages is None:
+            message = (
+                f"convert the series to an uncompressed transfer syntax (e.g. `gdcmconv --raw` "
+                f"or DCMTK's `dcmdjpeg`): pydicom {pydicom.__version__} has no decoder for "
+                f"{label} pixel data, so there is no plugin to install"
+            )
+        else:
+            missing = "; ".join(decoder.missing_dependencies) if decoder is not None else ""
+            message = (
+                f"install {packages[-1]} (`pip install {' '.join(packages)}`, part of qmrflow's "
+                f"dependencies) to decode {label} pixel data: no pydicom decoder plugin for it "
+                f"is installed" + (f" ({missing})" if missing else "")
+            )
+        raise InputDataError(message, subject=subject, path=path)
+    try:
+        return ds.pixel_array
     except _READ_ERRORS as exc:
         raise InputDataError(
-            f"cannot decode the pixel data (truncated file or unsupported transfer syntax): {exc}",
+            f"cannot decode the {label} pixel data (corrupt or truncated file?): {exc}",
             subject=subject,
             path=path,
         ) from exc
+
+
+def _read_slice(ds: Dataset, path: Path, *, subject: str | None) -> _Slice:
+    """Check and decode one parsed single-frame DICOM file, checking what can be checked alone."""
+    _check_image(ds, path, subject)
+    pixels = _decode(ds, path, subject)
     if pixels.ndim != 2:
         raise InputDataError(
             f"expected a single-frame 2D image, got pixel array of shape {pixels.shape}",
@@ -233,11 +425,12 @@ def _read_file(path: Path, *, subject: str | None) -> _Slice:
     thickness = _get_float(ds, "SpacingBetweenSlices", path, subject)
     if thickness is None or thickness <= 0:
         thickness = _get_float(ds, "SliceThickness", path, subject)
-    uid = ds.get("SeriesInstanceUID")
+    series_uid, sop_uid = ds.get("SeriesInstanceUID"), ds.get("SOPInstanceUID")
     return _Slice(
         path=path,
         data=data,
-        series_uid=None if uid is None else str(uid),
+        series_uid=None if series_uid is None else str(series_uid),
+        sop_uid=str(sop_uid) if sop_uid else None,
         instance=_get_int(ds, "InstanceNumber", path, subject),
         position=position,
         orientation=orientation,
@@ -247,25 +440,102 @@ def _read_file(path: Path, *, subject: str | None) -> _Slice:
     )
 
 
-def _check_consistent(slices: list[_Slice], *, subject: str | None) -> None:
+def _check_consistent(slices: list[_Slice], *, root: Path, subject: str | None) -> None:
     """One SeriesInstanceUID and one matrix size across the files."""
     first = slices[0]
     for s in slices[1:]:
         if s.series_uid != first.series_uid:
-            n_uids = len({t.series_uid for t in slices})
+            examples: dict[str | None, list[_Slice]] = {}
+            for t in slices:
+                examples.setdefault(t.series_uid, []).append(t)
+            listing = "; ".join(
+                f"{uid}: {len(group)} file(s), e.g. {group[0].path.relative_to(root)}"
+                for uid, group in examples.items()
+            )
             raise InputDataError(
-                f"folder mixes {n_uids} DICOM series: SeriesInstanceUID {s.series_uid} differs "
-                f"from {first.series_uid} of {first.path.name}",
+                f"folder mixes {len(examples)} DICOM series ({listing}): SeriesInstanceUID "
+                f"{s.series_uid} of this file differs from {first.series_uid} of "
+                f"{first.path.relative_to(root)}; give the folder of one series",
                 subject=subject,
                 path=s.path,
             )
         if s.data.shape != first.data.shape:
             raise InputDataError(
                 f"inconsistent matrix size: rows x columns {s.data.shape} differs from "
-                f"{first.data.shape} of {first.path.name}",
+                f"{first.data.shape} of {first.path.relative_to(root)}",
                 subject=subject,
                 path=s.path,
             )
+
+
+def _drop_duplicates(slices: list[_Slice], *, root: Path, subject: str | None) -> list[_Slice]:
+    """Drop exact copies of a slice; refuse two different images at one position or UID.
+
+    Two files are the same slice when they share the SOPInstanceUID or the position along the
+    slice normal (the InstanceNumber when a position is missing). They are an exact duplicate
+    when position, orientation and pixel data are identical too: the later file (in path order)
+    is dropped with a warning. Otherwise the series is ambiguous and refused.
+    """
+    normal = _normal(slices[0].orientation) if _located(slices) else None  # type: ignore[arg-type]
+    by_uid: dict[str, _Slice] = {}
+    by_place: dict[int, list[tuple[float, _Slice]]] = {}  # 1 µm bin (or InstanceNumber)
+    kept = []
+    for s in slices:
+        key: int | None
+        if normal is not None:
+            place = float(np.dot(s.position, normal))  # type: ignore[arg-type]
+            key = round(place / _SAME_POSITION_MM)
+            near = [
+                t
+                for k in (key - 1, key, key + 1)
+                for at, t in by_place.get(k, [])
+                if abs(at - place) < _SAME_POSITION_MM
+            ]
+        else:
+            place, key = 0.0, s.instance
+            near = [t for _, t in by_place.get(key, [])] if key is not None else []
+        twin, reason = by_uid.get(s.sop_uid or ""), "SOPInstanceUID"
+        if twin is None and near:
+            twin = near[0]
+            reason = "slice position" if normal is not None else "InstanceNumber (no position)"
+        if twin is None:
+            kept.append(s)
+            if s.sop_uid:
+                by_uid[s.sop_uid] = s
+            if key is not None:
+                by_place.setdefault(key, []).append((place, s))
+            continue
+        names = f"{twin.path.relative_to(root)} and {s.path.relative_to(root)}"
+        if _identical(s, twin):
+            logger.warning(
+                "sub-%s %s: %s are the same slice (same %s, identical position and pixel "
+                "data); dropped the copy %s",
+                subject,
+                root,
+                names,
+                reason,
+                s.path.relative_to(root),
+            )
+            continue
+        raise InputDataError(
+            f"two different images share one {reason}: {names} (ImagePositionPatient "
+            f"{_fmt(twin.position)} and {_fmt(s.position)}); expected one image per slice",
+            subject=subject,
+            path=s.path,
+        )
+    return kept
+
+
+def _identical(a: _Slice, b: _Slice) -> bool:
+    """Same position, orientation and pixel values."""
+    for u, v in ((a.position, b.position), (a.orientation, b.orientation)):
+        if (u is None) != (v is None) or (u is not None and not np.allclose(u, v, atol=1e-6)):
+            return False
+    return bool(np.array_equal(a.data, b.data))
+
+
+def _fmt(vector: np.ndarray | None) -> str:
+    return "missing" if vector is None else "[" + ", ".join(f"{v:g}" for v in vector) + "]"
 
 
 def _order(slices: list[_Slice], *, subject: str | None) -> list[_Slice]:
@@ -275,18 +545,10 @@ def _order(slices: list[_Slice], *, subject: str | None) -> list[_Slice]:
     if _located(slices):
         normal = _normal(slices[0].orientation)  # type: ignore[arg-type]
         keys = {id(s): float(np.dot(s.position, normal)) for s in slices}  # type: ignore[arg-type]
-        ordered = sorted(
+        return sorted(
             slices,
             key=lambda s: (keys[id(s)], s.instance if s.instance is not None else 0, s.path.name),
         )
-        positions = np.array([keys[id(s)] for s in ordered])
-        if np.any(np.diff(positions) < 1e-4):
-            logger.warning(
-                "sub-%s %s: slices share a position along the normal (duplicate files?)",
-                subject,
-                slices[0].path.parent,
-            )
-        return ordered
     missing = next(s for s in slices if s.position is None or s.orientation is None)
     if all(s.instance is not None for s in slices):
         logger.warning(
