@@ -57,3 +57,8 @@ def study_section(wildcards):
 def study_dataset(wildcards):
     """A study's input dataset root."""
     return LAYOUTS[wildcards.study].root
+
+
+def study_derivatives_ignore(wildcards):
+    """A study's derivative files that BIDS has no name for (its .bidsignore)."""
+    return LAYOUTS[wildcards.study].spec.bids_ignore.get("derivatives", ())

@@ -1,4 +1,5 @@
-"""Rules shared by every study: the BIDS-derivatives dataset description of each study."""
+"""Rules shared by every study: the BIDS-derivatives dataset description (and .bidsignore) of
+each study."""
 
 
 localrules:
@@ -9,7 +10,8 @@ rule describe_derivatives:
     input:
         metadata=study_model_metadata,
     output:
-        f"{RESULTS}/{{study}}/dataset_description.json",
+        description=f"{RESULTS}/{{study}}/dataset_description.json",
+        bidsignore=f"{RESULTS}/{{study}}/.bidsignore",
     log:
         f"{LOGS}/describe_derivatives/{{study}}.log",
     conda:
@@ -17,5 +19,6 @@ rule describe_derivatives:
     params:
         config=study_section,
         dataset=study_dataset,
+        ignore=study_derivatives_ignore,
     script:
         "../scripts/describe_derivatives.py"

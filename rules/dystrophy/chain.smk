@@ -25,6 +25,7 @@ rule localise_dystrophy_roi:
     params:
         out_shape=DYSTROPHY["roi"]["out_shape"],
         margin=DYSTROPHY["roi"]["margin"],
+        expected=dystrophy_expected_images,
     script:
         "scripts/localise_dystrophy_roi.py"
 

@@ -14,12 +14,15 @@ if DYSTROPHY_LAYOUT.demo:
 
     rule simulate_dystrophy_participants:
         output:
-            DYSTROPHY_LAYOUT.participants_file,
+            **DYSTROPHY_LAYOUT.demo_dataset_files(),
         log:
             f"{LOGS}/simulate_dystrophy_participants/simulate_dystrophy_participants.log",
         conda:
             "../../envs/imaging.yaml"
         params:
+            schema=DYSTROPHY_LAYOUT.participants_schema,
+            pipelines=DYSTROPHY_LAYOUT.spec.demo_derivatives,
+            ignore=DYSTROPHY_LAYOUT.spec.bids_ignore,
             # only what draws the table: other demo settings must not rewrite it
             demo={k: DYSTROPHY["demo"][k] for k in ("n_cases", "seed", "id_prefix")},
         script:
@@ -27,10 +30,9 @@ if DYSTROPHY_LAYOUT.demo:
 
     rule simulate_dystrophy_subject:
         output:
-            images=[
-                dystrophy_slice("{subject}", k)
-                for k in range(1, DYSTROPHY_N_SLICES + 1)
-            ],
+            image=dystrophy_image("{subject}"),
+            sidecar=str(sidecar_path(dystrophy_image("{subject}"))),
+            labels=DYSTROPHY_LAYOUT.dataset_derivative("truth", "dseg", sub="{subject}"),
             truth=DYSTROPHY_LAYOUT.dataset_derivative(
                 "truth", "fatfraction", ".tsv", sub="{subject}", datatype=None
             ),

@@ -28,41 +28,49 @@ def dystrophy_demo_row(wildcards):
     return DYSTROPHY_LAYOUT.row(wildcards.subject)
 
 
-def dystrophy_slice(subject, k):
-    """Slice ``k`` (1-based) of a subject's T1w series in the dataset."""
-    return DYSTROPHY_LAYOUT.dataset_file("T1w", sub=subject, slice=k)
+def dystrophy_image(subject):
+    """A subject's T1w slice stack in the dataset (one 3D volume, as dcm2niix writes it)."""
+    return DYSTROPHY_LAYOUT.dataset_file("T1w", sub=subject)
 
 
 def dystrophy_slices():
-    """A subject's input images: 2D NIfTI slices in slice order, or one DICOM series folder.
+    """A subject's input images: its T1w stack, 2D NIfTI slices, or one DICOM series folder.
 
-    Demo subjects have ``slices_per_case`` simulated slices: file patterns, which Snakemake
-    fills in per job faster than it calls a function. For user data the files are found on
-    disk by :func:`dystrophy_found_slices`.
+    The demo's stack is a file pattern, which Snakemake fills in per job faster than it calls
+    a function. For user data the files are found on disk by :func:`dystrophy_found_slices`.
     """
     if DYSTROPHY_LAYOUT.demo:
-        return [
-            dystrophy_slice("{subject}", k) for k in range(1, DYSTROPHY_N_SLICES + 1)
-        ]
+        return [dystrophy_image("{subject}")]
     return dystrophy_found_slices
 
 
 def dystrophy_found_slices(wildcards):
-    """A user subject's slices on disk, or its DICOM series folder; a missing slice in the
-    numbering is reported by the ROI job for that subject only."""
+    """A user subject's images on disk: ``sub-<id>_T1w.nii[.gz]``, else 2D slice files
+    ``sub-<id>_slice-<n>_T1w.nii[.gz]`` (qmrflow's older form), else a DICOM series under
+    ``sourcedata/sub-<id>/`` (or ``sub-<id>/dicom/``). Nothing found is that subject's
+    failure, reported by its ROI job (``dystrophy_expected_images``), not the whole run's.
+    """
     subject = wildcards.subject
-    anat = Path(dystrophy_slice(subject, 1)).parent
-    found = (
-        sorted(anat.glob(f"sub-{subject}_slice-*_T1w.nii*")) if anat.is_dir() else []
-    )
-    if found:
-        return [str(path) for path in found]  # the ROI job orders them by slice number
-    dicom = anat.with_name("dicom")
-    if dicom.is_dir():
-        return [str(dicom)]
-    raise ValueError(
-        f"sub-{subject}: no T1w images under {anat} (expected sub-{subject}_slice-<n>_T1w.nii.gz) "
-        f"and no DICOM series folder {dicom}"
+    anat = Path(dystrophy_image(subject)).parent
+    for pattern in (f"sub-{subject}_T1w.nii*", f"sub-{subject}_slice-*_T1w.nii*"):
+        found = sorted(anat.glob(pattern)) if anat.is_dir() else []
+        if found:
+            return [str(path) for path in found]  # the ROI job orders slices by number
+    for dicom in (
+        Path(DYSTROPHY_LAYOUT.root, "sourcedata", f"sub-{subject}"),
+        anat.with_name("dicom"),
+    ):
+        if dicom.is_dir():
+            return [str(dicom)]
+    return []
+
+
+def dystrophy_expected_images(wildcards):
+    """What the ROI job says it looked for when a subject has no images."""
+    subject = wildcards.subject
+    return (
+        f"{dystrophy_image(subject)} (or 2D files sub-{subject}_slice-<n>_T1w.nii.gz beside "
+        f"it), or a DICOM series under {DYSTROPHY_LAYOUT.root}/sourcedata/sub-{subject}/"
     )
 
 
@@ -75,10 +83,10 @@ def dystrophy_subject_file(kind, subject):
         return derivative("roi", ".tsv", sub=subject)
     if kind == "probabilities":
         return derivative("probabilities", ".tsv", sub=subject, datatype=None)
-    if kind == "cam":
-        return derivative("T1w", sub=subject, desc="cam")
+    if kind == "cam":  # crops and maps stacked (4D): no BIDS suffix, see .bidsignore
+        return derivative("cam", sub=subject)
     if kind == "overlay":
-        return derivative("T1w", ".png", sub=subject, desc="cam", datatype="figures")
+        return derivative("cam", ".png", sub=subject, datatype="figures")
     raise KeyError(kind)
 
 

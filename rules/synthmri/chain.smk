@@ -30,6 +30,7 @@ rule fit_synthmri_maps:
     conda:
         "../../envs/imaging.yaml"
     params:
+        image=synthmri_mdme_image,
         mask_threshold=SYNTHMRI["mapping"]["mask_threshold"],
         max_iterations=SYNTHMRI["mapping"]["max_iterations"],
     script:

@@ -13,13 +13,16 @@ if SYNTHMRI_LAYOUT.demo:
 
     rule simulate_synthmri_participants:
         output:
-            participants=SYNTHMRI_LAYOUT.participants_file,
+            **SYNTHMRI_LAYOUT.demo_dataset_files(),
             region_names=SYNTHMRI_REGION_NAMES,
         log:
             f"{LOGS}/simulate_synthmri_participants/simulate_synthmri_participants.log",
         conda:
             "../../envs/imaging.yaml"
         params:
+            schema=SYNTHMRI_LAYOUT.participants_schema,
+            pipelines=SYNTHMRI_LAYOUT.spec.demo_derivatives,
+            ignore=SYNTHMRI_LAYOUT.spec.bids_ignore,
             # only what draws the table: other demo settings must not rewrite it
             demo={k: SYNTHMRI["demo"][k] for k in ("n_subjects", "seed", "id_prefix")},
         script:

@@ -22,10 +22,17 @@ def synthmri_mdme(subject, acq):
     return SYNTHMRI_LAYOUT.dataset_file("MDME", sub=subject, acq=acq)
 
 
+def synthmri_mdme_image(wildcards):
+    """The MDME image the fit reads (named in its error when it is missing)."""
+    return synthmri_mdme(wildcards.subject, wildcards.acq)
+
+
 def synthmri_mdme_inputs(wildcards):
-    """The MDME image and its sidecar (a changed sidecar refits the maps)."""
-    image = synthmri_mdme(wildcards.subject, wildcards.acq)
-    return {"image": image, "sidecar": str(sidecar_path(image))}
+    """The MDME image and its sidecar (a changed sidecar refits the maps), those on disk."""
+    image = synthmri_mdme_image(wildcards)
+    return SYNTHMRI_LAYOUT.on_disk(
+        {"image": image, "sidecar": str(sidecar_path(image))}
+    )
 
 
 def synthmri_label(kind, subject):
@@ -39,7 +46,12 @@ def synthmri_label(kind, subject):
 
 
 def synthmri_truth(subject, name):
-    """A demo ground-truth map (``T1map``, ``T2map``, ``PDmap``, ``B1map``)."""
+    """A demo ground-truth map (``T1map``, ``T2map``, ``PDmap``; ``B1map`` is BIDS's
+    ``fmap/..._TB1map``)."""
+    if name == "B1map":
+        return SYNTHMRI_LAYOUT.dataset_derivative(
+            "truth", "TB1map", sub=subject, datatype="fmap"
+        )
     return SYNTHMRI_LAYOUT.dataset_derivative("truth", name, sub=subject)
 
 
@@ -51,8 +63,10 @@ SYNTHMRI_REGION_NAMES = (
 def synthmri_file(kind, subject, acq="{acq}"):
     """Path of a per-subject derivative."""
     derivative = SYNTHMRI_LAYOUT.derivative
-    if kind in (*SYNTHMRI_MAPS, "B1map"):
+    if kind in SYNTHMRI_MAPS:
         return derivative(kind, sub=subject, acq=acq)
+    if kind == "B1map":  # a B1+ map is BIDS's fmap/..._TB1map
+        return derivative("TB1map", sub=subject, acq=acq, datatype="fmap")
     named = {
         "residual": ("map", "residual"),
         "mask": ("mask", "brain"),

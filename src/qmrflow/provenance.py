@@ -11,8 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from qmrflow import __version__
-from qmrflow.io.tables import write_json
+from qmrflow.io.bids import write_dataset_files
 
 _VERSIONED = ("qmrflow", "torch", "monai", "numpy", "nibabel", "scipy", "scikit-learn", "pandas")
 
@@ -41,11 +40,14 @@ def write_dataset_description(
     dataset: str,
     config: Mapping[str, Any],
     models: Sequence[str | os.PathLike[str]] = (),
+    ignore: Sequence[str] = (),
 ) -> Path:
-    """Write the derivatives' ``dataset_description.json``.
+    """Write the derivatives' ``dataset_description.json`` and ``.bidsignore`` beside it.
 
     Records the qmrflow version, the config hash of the study section, the source dataset and
     the seeds and checksums of every model used, so a figure can be traced to what made it.
+    The ``.bidsignore`` lists the group folder (tables and figures, which BIDS does not name)
+    and the study's own ``ignore`` patterns.
     """
     model_records = []
     for meta_path in models:
@@ -54,23 +56,20 @@ def write_dataset_description(
         # Where the applied checkpoint is: trained here, or a finished model named in the config.
         record["file"] = str(Path(meta_path).with_name(meta.get("file", "model.pt")))
         model_records.append(record)
-    description = {
-        "Name": f"qmrflow derivatives: study {study}",
-        "BIDSVersion": "1.10.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [
-            {
-                "Name": "qmrflow",
-                "Version": __version__,
-                "Description": f"study {study}",
+    write_dataset_files(
+        Path(path).parent,
+        name=f"qmrflow derivatives: study {study}",
+        dataset_type="derivative",
+        generated_by=f"study {study}",
+        ignore=("/group", *ignore),
+        source=dataset,
+        extra={
+            "qmrflow": {
+                "config_hash": config_hash(config),
+                "config": dict(config),
+                "models": model_records,
+                "versions": package_versions(),
             }
-        ],
-        "SourceDatasets": [{"URL": f"file://{Path(dataset).resolve()}"}],
-        "qmrflow": {
-            "config_hash": config_hash(config),
-            "config": dict(config),
-            "models": model_records,
-            "versions": package_versions(),
         },
-    }
-    return write_json(description, path)
+    )
+    return Path(path)

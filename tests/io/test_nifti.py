@@ -60,3 +60,15 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("boom")
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_sidecar_is_written_beside_the_image(tmp_path):
+    import json
+
+    path = save_nifti(
+        np.zeros((4, 4, 2), np.float32),
+        tmp_path / "sub-01_T1map.nii.gz",
+        sidecar={"SkullStripped": True},
+    )
+    assert json.loads((tmp_path / "sub-01_T1map.json").read_text()) == {"SkullStripped": True}
+    assert path.is_file()

@@ -116,10 +116,24 @@ def test_truncated_nifti(tmp_path: Path) -> None:
     assert err.path == str(bad)
 
 
-def test_3d_instead_of_2d(tmp_path: Path) -> None:
-    bad = write_nifti_slice(tmp_path / "sub-01_slice-1_T1w.nii.gz", np.zeros((40, 40, 3)))
-    err = _raises([bad], "expected a 2D image")
+def test_4d_instead_of_a_stack_or_slice(tmp_path: Path) -> None:
+    bad = write_nifti_slice(tmp_path / "sub-01_T1w.nii.gz", np.zeros((40, 40, 3, 2)))
+    err = _raises([bad], "expected a 3D slice stack")
     assert err.path == str(bad)
+
+
+def test_a_3d_stack_gives_its_slices_each_at_its_position(tmp_path: Path) -> None:
+    data = np.arange(40 * 36 * 3, dtype=np.float32).reshape(40, 36, 3)
+    affine = np.array([[-1.5, 0, 0, 30], [0, -1.5, 0, 27], [0, 0, -6.0, -100], [0, 0, 0, 1]])
+    stack = tmp_path / "sub-01_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(data, affine), stack)
+    slices = load_slices(stack, subject="01")
+    assert len(slices) == 3
+    for k, image in enumerate(slices):
+        np.testing.assert_array_equal(image.data, data[:, :, k])
+        np.testing.assert_allclose(image.affine[:3, 3], [30, 27, -100 - 6.0 * k])
+    with pytest.raises(InputDataError, match="sub-02"):  # the file's subject is checked
+        load_slices(stack, subject="02")
 
 
 def test_nan_in_slice(tmp_path: Path) -> None:

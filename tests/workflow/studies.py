@@ -40,6 +40,7 @@ class StudyCase:
     change: Callable[[Path, str], None]  #: alter one subject's input (dataset root, subject)
     breakage: Callable[[Path, str], Breakage]  #: break one subject's input (dataset root, subject)
     bad_config: tuple[dict, str]  #: a bad value of the study's section and the error's key
+    first_log: str  #: the log of a subject's first job, relative to results/logs, with {subject}
 
     def tiny(self, **demo) -> dict:
         """The whole tiny configuration, with demo settings overridden."""
@@ -55,22 +56,22 @@ def _scale_image(path: Path, factor: float = 1.01) -> None:
 
 
 # ------------------------------------------------------------------ dystrophy
-def _dystrophy_slice(root: Path, subject: str, k: int = 1) -> Path:
-    return root / f"sub-{subject}/anat/sub-{subject}_slice-{k}_T1w.nii.gz"
+def _dystrophy_stack(root: Path, subject: str) -> Path:
+    return root / f"sub-{subject}/anat/sub-{subject}_T1w.nii.gz"
 
 
 def _dystrophy_change(root: Path, subject: str) -> None:
-    _scale_image(_dystrophy_slice(root, subject))
+    _scale_image(_dystrophy_stack(root, subject))
 
 
 def _dystrophy_break(root: Path, subject: str) -> Breakage:
-    broken = _dystrophy_slice(root, subject, 2)
+    broken = _dystrophy_stack(root, subject)
     broken.write_bytes(b"\x00garbage" * 50)
     return Breakage(
         broken=broken,
         rule="localise_dystrophy_roi",
         log="sub-{subject}.log",
-        expected=("sub-{subject}_slice-2_T1w.nii.gz",),
+        expected=("sub-{subject}_T1w.nii.gz",),
         absent=(
             "results/dystrophy/sub-{subject}/anat/sub-{subject}_roi.tsv",
             "results/dystrophy/sub-{subject}/anat/sub-{subject}_desc-roi_T1w.nii.gz",
@@ -93,6 +94,7 @@ DYSTROPHY = StudyCase(
     change=_dystrophy_change,
     breakage=_dystrophy_break,
     bad_config=({"model": {"epochs": -3}}, "dystrophy.model.epochs"),
+    first_log="localise_dystrophy_roi/sub-{subject}.log",
 )
 
 
@@ -141,6 +143,7 @@ SYNTHMRI = StudyCase(
     change=_synthmri_change,
     breakage=_synthmri_break,
     bad_config=({"model": {"adversarial_weight": -1}}, "synthmri.model.adversarial_weight"),
+    first_log="fit_synthmri_maps/sub-{subject}_acq-routine.log",
 )
 
 

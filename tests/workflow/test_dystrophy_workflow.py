@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qmrflow.io import read_tsv
 from qmrflow.stats.tidy import TIDY_COLUMNS
 from qmrflow.studies.dystrophy.simulate import demo_participants, write_case
 
@@ -31,7 +32,7 @@ def demo_run(dystrophy_demo_run):
 def test_demo_tables(demo_run):
     results = demo_run / "results"
     group = results / "dystrophy" / "group"
-    participants = pd.read_csv(results / "demo/dystrophy/participants.tsv", sep="\t", dtype=str)
+    participants = read_tsv(results / "demo/dystrophy/participants.tsv")  # ids as bare labels
     test_ids = set(participants.loc[participants["split"] == "test", "participant_id"])
     predictions = pd.read_csv(group / "predictions.tsv", sep="\t", dtype={"participant_id": str})
     assert set(predictions["participant_id"]) == test_ids  # only the test split is evaluated
@@ -57,28 +58,44 @@ def test_demo_is_deterministic(demo_run):
     """The simulated inputs depend on the seed only."""
     from qmrflow.studies.dystrophy.simulate import simulate_case
 
-    table = pd.read_csv(
-        demo_run / "results/demo/dystrophy/participants.tsv",
-        sep="\t",
-        dtype={"participant_id": str},
-    )
-    row = table.iloc[0].to_dict()
+    row = read_tsv(demo_run / "results/demo/dystrophy/participants.tsv").iloc[0].to_dict()
+    label = row["participant_id"]
     case = simulate_case(row, 2, shape=(128, 96))
     stored = nib.load(
-        demo_run / f"results/demo/dystrophy/sub-{row['participant_id']}/anat/"
-        f"sub-{row['participant_id']}_slice-1_T1w.nii.gz"
+        demo_run / f"results/demo/dystrophy/sub-{label}/anat/sub-{label}_T1w.nii.gz"
     ).get_fdata()
-    np.testing.assert_allclose(stored, case.images[0], rtol=1e-6)
+    np.testing.assert_allclose(np.moveaxis(stored, 2, 0), case.images, rtol=1e-6)
 
 
 # ------------------------------------------------------------------ user data: reruns
+#: Keys dcm2niix writes in the sidecar of an axial T1 TSE series (times in seconds).
+DCM2NIIX_SIDECAR = {
+    "Modality": "MR",
+    "Manufacturer": "Siemens",
+    "ManufacturersModelName": "Prisma",
+    "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"],
+    "SeriesDescription": "t1_tse_tra_thigh",
+    "ProtocolName": "t1_tse_tra_thigh",
+    "EchoTime": 0.012,
+    "RepetitionTime": 0.55,
+    "FlipAngle": 150,
+    "ConversionSoftware": "dcm2niix",
+    "ConversionSoftwareVersion": "v1.0.20240202",
+}
+
+
 def make_dataset(root: Path, n_cases: int = 14, n_slices: int = 2) -> pd.DataFrame:
-    """A user-style dataset (participants.tsv + NIfTI slices) written by the simulator."""
+    """A user's BIDS dataset as dcm2niix and the BIDS conventions lay it out: participants.tsv
+    with ``sub-<label>`` ids, one ``sub-<label>/anat/sub-<label>_T1w.nii.gz`` slice stack per
+    subject with dcm2niix's JSON sidecar beside it (images from the simulator)."""
     table = demo_participants(n_cases, seed=7)
     for row in table.to_dict(orient="records"):
         write_case(row, root, n_slices, shape=(128, 96))
+        sidecar = root / f"sub-{row['participant_id']}/anat/sub-{row['participant_id']}_T1w.json"
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), **DCM2NIIX_SIDECAR}))
     shutil.rmtree(root / "derivatives")
-    table[["participant_id", "diagnosis", "split", "age", "sex"]].to_csv(
+    columns = ["participant_id", "diagnosis", "split", "age", "sex"]
+    table[columns].assign(participant_id="sub-" + table["participant_id"]).to_csv(
         root / "participants.tsv", sep="\t", index=False
     )
     return table
@@ -124,7 +141,10 @@ def test_adding_a_test_subject_reruns_only_that_subject(user_run):
     write_case(new.iloc[0].to_dict(), workdir / "dataset", 2, shape=(128, 96))
     with (workdir / "dataset/participants.tsv").open("a") as handle:
         new[["participant_id", "diagnosis", "split", "age", "sex"]].to_csv(
-            handle, sep="\t", index=False, header=False
+            handle,
+            sep="\t",
+            index=False,
+            header=False,  # a bare label: still accepted
         )
     jobs = planned_jobs(workdir, config)
     assert (
@@ -146,15 +166,26 @@ def _corrupt(path: Path, kind: str) -> None:
         path.write_bytes(gzip.compress(raw[: len(raw) // 2]))
     elif kind == "wrong_dimensions":
         image = nib.load(path)
-        nib.save(nib.Nifti1Image(np.stack([image.get_fdata()] * 3, axis=2), image.affine), path)
+        nib.save(nib.Nifti1Image(np.stack([image.get_fdata()] * 2, axis=3), image.affine), path)
     elif kind == "nan":
         image = nib.load(path)
         data = image.get_fdata()
-        data[10, 10] = np.nan
+        data[10, 10, 1] = np.nan
         nib.save(nib.Nifti1Image(data, image.affine), path)
 
 
-BAD_KINDS = ["corrupt", "truncated", "wrong_dimensions", "nan", "missing_slice", "dicom"]
+def _as_slice_files(stack: Path, keep: tuple[int, ...]) -> None:
+    """Replace a stack by qmrflow's older 2D files ``sub-<id>_slice-<n>_T1w.nii.gz``."""
+    image = nib.load(stack)
+    for k in keep:
+        name = stack.name.replace("_T1w", f"_slice-{k}_T1w")
+        nib.save(
+            nib.Nifti1Image(image.get_fdata()[:, :, k - 1], image.affine), stack.with_name(name)
+        )
+    stack.unlink()
+
+
+BAD_KINDS = ["corrupt", "truncated", "wrong_dimensions", "nan", "missing_slice", "dicom", "missing"]
 
 
 def test_bad_subjects_fail_alone_with_clear_errors(tmp_path):
@@ -163,14 +194,16 @@ def test_bad_subjects_fail_alone_with_clear_errors(tmp_path):
     bad = dict(zip(BAD_KINDS, subjects, strict=False))
     for kind, subject in bad.items():
         anat = tmp_path / f"dataset/sub-{subject}/anat"
-        target = anat / f"sub-{subject}_slice-2_T1w.nii.gz"
+        target = anat / f"sub-{subject}_T1w.nii.gz"
         if kind == "missing_slice":
-            target.unlink()
-        elif kind == "dicom":
-            shutil.rmtree(anat)
-            dicom = tmp_path / f"dataset/sub-{subject}/dicom"
-            dicom.mkdir()
+            _as_slice_files(target, keep=(1, 3))
+        elif kind == "dicom":  # a scanner's export: DICOM under sourcedata/, a stray file
+            shutil.rmtree(anat.parent)
+            dicom = tmp_path / f"dataset/sourcedata/sub-{subject}/series1"
+            dicom.mkdir(parents=True)
             (dicom / "IM0001.dcm").write_bytes(b"not a dicom file" * 20)
+        elif kind == "missing":  # listed in participants.tsv, no folder: never stops planning
+            shutil.rmtree(anat.parent)
         else:
             _corrupt(target, kind)
     config = copy.deepcopy(TINY)
@@ -187,12 +220,15 @@ def test_bad_subjects_fail_alone_with_clear_errors(tmp_path):
         else:
             assert (out / f"sub-{subject}_roi.tsv").is_file()
     logs = tmp_path / "results/logs/localise_dystrophy_roi"
-    assert "slice-2" in (logs / f"sub-{bad['corrupt']}.log").read_text()
+    assert f"sub-{bad['corrupt']}_T1w.nii.gz" in (logs / f"sub-{bad['corrupt']}.log").read_text()
     assert "corrupt or truncated" in (logs / f"sub-{bad['truncated']}.log").read_text()
-    assert "expected a 2D image" in (logs / f"sub-{bad['wrong_dimensions']}.log").read_text()
+    assert "expected a 3D slice stack" in (logs / f"sub-{bad['wrong_dimensions']}.log").read_text()
     assert "NaN" in (logs / f"sub-{bad['nan']}.log").read_text()
     assert "missing slice(s) [2]" in (logs / f"sub-{bad['missing_slice']}.log").read_text()
     assert "IM0001.dcm" in (logs / f"sub-{bad['dicom']}.log").read_text()
+    missing = (logs / f"sub-{bad['missing']}.log").read_text()
+    assert "no T1w images found" in missing
+    assert f"sub-{bad['missing']}/anat/sub-{bad['missing']}_T1w.nii.gz" in missing
 
 
 # ------------------------------------------------------------------ config errors

@@ -89,6 +89,34 @@ def test_bids_paths_of_the_dataset_and_the_derivatives(tmp_path):
     )
 
 
+def test_a_users_missing_files_are_left_to_the_subjects_job(tmp_path):
+    files = {"image": str(tmp_path / "a.nii.gz"), "sidecar": str(tmp_path / "a.json")}
+    assert _layout(tmp_path).on_disk(files) == files  # the demo's simulation writes them
+    (tmp_path / "a.json").write_text("{}")
+    user = _layout(tmp_path, dataset=str(tmp_path))
+    assert user.on_disk(files) == {"sidecar": files["sidecar"]}
+
+
+def test_demo_dataset_files_follow_the_spec(tmp_path):
+    spec = StudySpec(
+        **{
+            **_spec().__dict__,
+            "bids_ignore": {"raw": ("/ratings.tsv",), "labels": ("x",)},
+            "demo_derivatives": ("truth", "labels"),
+        }
+    )
+    root = f"{tmp_path}/results/demo/toy"
+    assert _layout(tmp_path, spec).demo_dataset_files() == {
+        "participants": f"{root}/participants.tsv",
+        "participants_json": f"{root}/participants.json",
+        "description": f"{root}/dataset_description.json",
+        "bidsignore": f"{root}/.bidsignore",
+        "truth_description": f"{root}/derivatives/truth/dataset_description.json",
+        "labels_description": f"{root}/derivatives/labels/dataset_description.json",
+        "labels_bidsignore": f"{root}/derivatives/labels/.bidsignore",
+    }
+
+
 @pytest.mark.parametrize(("configured", "expected"), [(None, 7), (0, 0), (42, 42)])
 def test_model_seed_honours_zero_and_falls_back_to_the_master_seed(tmp_path, configured, expected):
     layout = _layout(tmp_path, model={"names": ["a"], "seed": configured, "trained": {}})

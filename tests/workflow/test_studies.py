@@ -1,9 +1,10 @@
 """One workflow contract for every study: the real Snakemake on each study's tiny demo.
 
-Every row of studies.STUDIES must: run end to end; leave nothing to do; rerun only a changed
-test subject's jobs plus the group jobs; apply a model given in the config, trained in another
-run, to a new cohort without training; fail only a subject whose input is bad, naming it and
-the file; and stop on a config error before any job.
+Every row of studies.STUDIES must: run end to end; write a demo dataset and derivatives that
+the official BIDS validator passes; leave nothing to do; rerun only a changed test subject's
+jobs plus the group jobs; apply a model given in the config, trained in another run, to a new
+cohort without training; fail only a subject whose input is bad or missing, naming it and the
+file; and stop on a config error before any job.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +43,27 @@ def merged(base: dict, change: dict) -> dict:
     return out
 
 
+def bids_errors(dataset: Path) -> list[tuple[str, str]]:
+    """The errors (code, file) the official BIDS validator finds in one dataset.
+
+    Each dataset is validated on its own: the validator honours a nested derivative dataset's
+    ``.bidsignore`` only when that dataset is the one validated.
+    """
+    validator = Path(sys.executable).with_name("bids-validator-deno")
+    result = subprocess.run(
+        [str(validator), str(dataset), "--format", "json", "--no-color"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    return [
+        (issue["code"], issue.get("location", ""))
+        for issue in report["issues"]["issues"]
+        if issue["severity"] == "error"
+    ]
+
+
 def test_every_study_of_the_registry_has_a_row():
     from qmrflow.workflow import available_studies
 
@@ -62,6 +87,21 @@ def test_demo_runs_end_to_end(case, study_run):
         assert len(meta["sha256"]) == 64 and meta["seed"] == layout.seed
         assert set(meta["training_subjects"]).isdisjoint(test)
         assert meta["sha256"] in {m["sha256"] for m in description["qmrflow"]["models"]}
+
+
+@each_study
+def test_the_demo_dataset_and_the_derivatives_are_valid_bids(case, study_run):
+    workdir = study_run(case)
+    layout = layout_of(case, case.tiny())
+    root = workdir / layout.root
+    datasets = [
+        root,
+        *(root / "derivatives" / pipeline for pipeline in layout.spec.demo_derivatives),
+        workdir / layout.out,
+    ]
+    for dataset in datasets:
+        assert bids_errors(dataset) == [], dataset
+    assert (root / "participants.tsv").read_text().splitlines()[1].startswith("sub-")
 
 
 @each_study
@@ -122,6 +162,37 @@ def test_a_given_model_is_applied_to_a_new_cohort_and_a_bad_subject_fails_alone(
     description = json.loads((tmp_path / layout.description_file).read_text())
     used = {(m["file"], m["sha256"]) for m in description["qmrflow"]["models"]}
     assert used == {(m["file"], m["sha256"]) for m in trained.values()}
+
+
+@each_study
+def test_a_users_bids_dataset_runs_and_a_missing_subject_fails_alone(case, study_run, tmp_path):
+    """The demo dataset, copied as a user's own (valid BIDS, ``sub-`` ids, sidecar times in
+    seconds) without its ground truth; one listed test subject's folder is missing. Planning
+    goes on: only that subject fails, naming the file it expected."""
+    run = study_run(case)
+    first = layout_of(case, case.tiny())
+    dataset = tmp_path / "mydata"
+    shutil.copytree(run / first.root, dataset, ignore=shutil.ignore_patterns("truth"))
+    trained = {
+        name: {
+            "file": str(run / first.model_file(name)),
+            "sha256": json.loads((run / first.model_metadata(name)).read_text())["sha256"],
+        }
+        for name in first.model_names
+    }
+    config = case.tiny()
+    config[case.name]["dataset"] = str(dataset)
+    config[case.name]["model"]["trained"] = trained
+    missing, *present = first.subjects("test")
+    shutil.rmtree(dataset / f"sub-{missing}")
+    result = run_snakemake(tmp_path, config, "--keep-going", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results/logs" / case.first_log.format(subject=missing)).read_text()
+    assert f"sub-{missing}" in log
+    assert str(dataset / f"sub-{missing}") in log  # the file it expected
+    for subject in present:
+        for output in case.subject_outputs:
+            assert (tmp_path / output.format(subject=subject)).is_file(), subject
 
 
 @each_study

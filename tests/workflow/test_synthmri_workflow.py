@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qmrflow.io import load_nifti
+from qmrflow.io import load_nifti, read_tsv
 from qmrflow.stats.tidy import TIDY_COLUMNS
 
 from .studies import SYNTHMRI
@@ -23,9 +23,7 @@ def demo_run(study_run):
 
 
 def _participants(workdir):
-    return pd.read_csv(
-        workdir / "results/demo/synthmri/participants.tsv", sep="\t", dtype={"participant_id": str}
-    )
+    return read_tsv(workdir / "results/demo/synthmri/participants.tsv")  # ids as bare labels
 
 
 def test_demo_tables(demo_run):

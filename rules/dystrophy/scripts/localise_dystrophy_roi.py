@@ -11,4 +11,5 @@ with job_logging(snakemake.log[0]):
         out_table=snakemake.output.table,
         out_shape=tuple(snakemake.params.out_shape),
         margin=snakemake.params.margin,
+        expected=snakemake.params.expected,
     )

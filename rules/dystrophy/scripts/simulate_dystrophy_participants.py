@@ -1,8 +1,17 @@
-"""Rule simulate_dystrophy_participants: the demo cohort's participants table."""
+"""Rule simulate_dystrophy_participants: the demo cohort's participants and dataset files."""
 
-from qmrflow.io import write_tsv
+from pathlib import Path
+
 from qmrflow.logs import job_logging
+from qmrflow.simulate.dataset import write_demo_dataset
 from qmrflow.studies.dystrophy.study import STUDY
 
 with job_logging(snakemake.log[0]):
-    write_tsv(STUDY.demo_participants(snakemake.params.demo), snakemake.output[0])
+    write_demo_dataset(
+        Path(snakemake.output.participants).parent,
+        study="dystrophy",
+        participants=STUDY.demo_participants(snakemake.params.demo),
+        schema=snakemake.params.schema,
+        pipelines=snakemake.params.pipelines,
+        ignore=snakemake.params.ignore,
+    )

@@ -1,4 +1,4 @@
-"""Rule simulate_dystrophy_subject: one demo subject's slices and ground truth."""
+"""Rule simulate_dystrophy_subject: one demo subject's slice stack and ground truth."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ with job_logging(snakemake.log[0]):
     # The dataset root is three levels above sub-<id>/anat/<image>.
     write_case(
         snakemake.params.row,
-        Path(snakemake.output.images[0]).parents[2],
+        Path(snakemake.output.image).parents[2],
         snakemake.params.n_slices,
         shape=tuple(snakemake.params.shape),
     )

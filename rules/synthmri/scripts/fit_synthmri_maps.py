@@ -5,7 +5,7 @@ from qmrflow.studies.synthmri.mapping import map_subject
 
 with job_logging(snakemake.log[0]):
     map_subject(
-        snakemake.input.image,
+        snakemake.params.image,  # the expected path: a missing file fails this job alone
         subject=snakemake.wildcards.subject,
         outputs=dict(snakemake.output.items()),
         mask_threshold=snakemake.params.mask_threshold,

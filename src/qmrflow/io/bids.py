@@ -8,6 +8,11 @@ grammar is small enough to hold here.
 
 The builder accepts Snakemake wildcard placeholders as values (``sub="{subject}"``), so the
 rules build their patterns with the same function the package uses for concrete files.
+
+The dataset-level files a valid BIDS dataset needs are written here too:
+:func:`write_dataset_files` (``dataset_description.json`` and ``.bidsignore``) and
+:func:`write_participants` (``participants.tsv`` with ``sub-<label>`` ids and the
+``participants.json`` that describes its columns, from the study's participants schema).
 """
 
 from __future__ import annotations
@@ -17,22 +22,34 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
+    "BIDS_VERSION",
     "ENTITY_ORDER",
     "BidsName",
     "bids_name",
     "bids_path",
     "by_subject",
     "parse_entities",
+    "participants_sidecar",
     "sidecar_path",
     "subject_of",
+    "write_dataset_files",
+    "write_participants",
 ]
+
+#: The BIDS specification version the datasets qmrflow writes follow.
+BIDS_VERSION = "1.10.0"
 
 PathLike = str | os.PathLike[str]
 
 #: Entity keys in the order the BIDS specification (appendix "Entity table") puts them in a
-#: file name. ``slice`` is qmrflow's slice index of 2D series, placed before ``desc``.
+#: file name. Only these are written; the parser reads any ``key-value`` pair (old qmrflow
+#: datasets named 2D slices ``slice-<n>``, which BIDS lacks).
 ENTITY_ORDER: tuple[str, ...] = (
     "sub",
     "ses",
@@ -64,7 +81,6 @@ ENTITY_ORDER: tuple[str, ...] = (
     "res",
     "den",
     "label",
-    "slice",
     "desc",
 )
 _RANK = {key: rank for rank, key in enumerate(ENTITY_ORDER)}
@@ -223,3 +239,94 @@ def by_subject(
     if missing or extra:
         raise ValueError(f"files do not match the subjects: missing {missing}, unexpected {extra}")
     return found
+
+
+def participants_sidecar(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``participants.json``: each column of a participants schema with its description.
+
+    Enumerated columns list their levels (BIDS ``Levels``); the schema's ``description`` of a
+    column becomes its ``Description``.
+    """
+    columns: dict[str, dict[str, Any]] = {}
+    for name, spec in schema.get("properties", {}).items():
+        entry: dict[str, Any] = {"Description": str(spec.get("description", name)).strip()}
+        if name == "participant_id":
+            entry["Description"] = "Participant label, sub-<label>."
+        elif "enum" in spec:
+            entry["Levels"] = {str(level): str(level) for level in spec["enum"]}
+        columns[name] = entry
+    return columns
+
+
+def write_participants(
+    table: pd.DataFrame, root: PathLike, schema: Mapping[str, Any]
+) -> tuple[Path, Path]:
+    """Write ``participants.tsv`` (ids as ``sub-<label>``) and ``participants.json``.
+
+    Columns of ``table`` that the schema does not describe are described by their name.
+    """
+    from qmrflow.io.tables import write_json, write_tsv
+
+    ids = table["participant_id"].astype(str)
+    out = table.assign(participant_id=ids.where(ids.str.startswith("sub-"), "sub-" + ids))
+    columns = participants_sidecar(schema)
+    for name in out.columns:
+        columns.setdefault(name, {"Description": name})
+    tsv = write_tsv(out, Path(root) / "participants.tsv")
+    sidecar = write_json(
+        {name: columns[name] for name in out.columns}, Path(root, "participants.json")
+    )
+    return tsv, sidecar
+
+
+def write_dataset_files(
+    root: PathLike,
+    *,
+    name: str,
+    dataset_type: str,
+    generated_by: str,
+    ignore: Sequence[str] = (),
+    source: PathLike | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write a dataset's ``dataset_description.json`` and, if needed, its ``.bidsignore``.
+
+    Parameters
+    ----------
+    root
+        The dataset's folder.
+    name
+        Its ``Name``.
+    dataset_type
+        ``raw`` or ``derivative``.
+    generated_by
+        ``GeneratedBy[0].Description`` (qmrflow is the generator).
+    ignore
+        ``.bidsignore`` patterns: the files of the dataset the specification has no name for.
+    source
+        The dataset this one derives from (``SourceDatasets``).
+    extra
+        Further top-level keys (e.g. provenance).
+    """
+    from qmrflow import __version__
+    from qmrflow.io.tables import write_json
+
+    if dataset_type not in ("raw", "derivative"):
+        raise ValueError(f"dataset_type must be raw or derivative, got {dataset_type!r}")
+    description: dict[str, Any] = {
+        "Name": name,
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": dataset_type,
+        "GeneratedBy": [{"Name": "qmrflow", "Version": __version__, "Description": generated_by}],
+    }
+    if source is not None:
+        description["SourceDatasets"] = [{"URL": f"file://{Path(source).resolve()}"}]
+    description.update(extra or {})
+    written = [write_json(description, Path(root) / "dataset_description.json")]
+    if ignore:
+        from qmrflow.io.atomic import atomic_output
+
+        with atomic_output(Path(root) / ".bidsignore") as tmp:
+            tmp.write_text("".join(f"{pattern}\n" for pattern in ignore))
+        written.append(Path(root) / ".bidsignore")
+    return written

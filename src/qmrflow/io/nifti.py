@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -14,6 +16,8 @@ from nibabel.filebasedimages import ImageFileError
 
 from qmrflow.errors import InputDataError
 from qmrflow.io.atomic import atomic_output
+from qmrflow.io.bids import sidecar_path
+from qmrflow.io.tables import write_json
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,13 @@ def load_nifti(
 
 
 def save_nifti(
-    data: np.ndarray | Image, path: str | os.PathLike[str], affine: np.ndarray | None = None
+    data: np.ndarray | Image,
+    path: str | os.PathLike[str],
+    affine: np.ndarray | None = None,
+    *,
+    sidecar: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write an array (or :class:`Image`) as NIfTI atomically.
+    """Write an array (or :class:`Image`) as NIfTI atomically, with its JSON sidecar if given.
 
     Parameters
     ----------
@@ -118,6 +126,9 @@ def save_nifti(
         Destination (``.nii.gz`` recommended).
     affine
         4x4 affine; taken from ``data`` when it is an Image, identity when neither is given.
+    sidecar
+        BIDS sidecar keys, written to the image's ``.json`` (:func:`qmrflow.io.bids.sidecar_path`)
+        after the image, by the same job (a derivative's required keys, e.g. ``SkullStripped``).
 
     Returns
     -------
@@ -134,4 +145,6 @@ def save_nifti(
     img.header.set_xyzt_units("mm", "sec")
     with atomic_output(path) as tmp:
         nib.save(img, tmp)
+    if sidecar is not None:
+        write_json(dict(sidecar), sidecar_path(path))
     return Path(path)

@@ -1,9 +1,11 @@
-"""A subject's 2D slices, from NIfTI slice files or one DICOM series folder.
+"""A subject's 2D slices, from a NIfTI slice stack, 2D NIfTI slice files or a DICOM series.
 
-The dystrophy study takes axial mid-thigh T1-weighted slices. They arrive either as BIDS-like
-2D NIfTI files ``sub-<id>_slice-<n>_T1w.nii.gz`` or as a folder holding one DICOM series.
-Either way :func:`load_slices` returns the 2D slices in order and checks each one (2D, at
-least ``min_size`` pixels along each axis, finite), naming the subject and the file on failure.
+The dystrophy study takes axial mid-thigh T1-weighted slices. They arrive as one BIDS volume
+``sub-<id>_T1w.nii.gz`` holding the stack (X, Y, slices), as dcm2niix writes a multi-slice
+series; as 2D NIfTI files ``sub-<id>_slice-<n>_T1w.nii.gz`` (qmrflow's older, non-BIDS form);
+or as a folder holding one DICOM series. Either way :func:`load_slices` returns the 2D slices
+in order and checks each one (2D, at least ``min_size`` pixels along each axis, finite), naming
+the subject and the file on failure.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ def load_slices(
     Parameters
     ----------
     paths
-        Either 2D NIfTI files (``.nii``/``.nii.gz``, typically
-        ``sub-<id>_slice-<n>_T1w.nii.gz``) or a single DICOM series folder (given alone or
-        as a one-element list).
+        One 3D NIfTI slice stack (``sub-<id>_T1w.nii.gz``, slices along the third axis), 2D
+        NIfTI files (``.nii``/``.nii.gz``, typically ``sub-<id>_slice-<n>_T1w.nii.gz``), or a
+        single DICOM series folder (each given alone or as a one-element list).
     subject
         Participant label without ``sub-``; used in error messages and checked against the
         ``sub-<id>`` entity of NIfTI file names when they carry one.
@@ -52,9 +54,10 @@ def load_slices(
     Returns
     -------
     list of Image
-        2D images (float32, index order ``(X, Y)``) in slice order: by the ``slice-<n>``
-        entity for NIfTI files (natural order of the names when no name carries one), by
-        position along the slice normal for DICOM.
+        2D images (float32, index order ``(X, Y)``) in slice order: along the third axis of a
+        stack (each slice's affine translated to its position), by the ``slice-<n>`` entity
+        for 2D NIfTI files (natural order of the names when no name carries one), by position
+        along the slice normal for DICOM.
 
     Raises
     ------
@@ -81,6 +84,8 @@ def load_slices(
                 path=folders[0],
             )
         pairs = read_dicom_series(folders[0], subject=subject)
+    elif len(items) == 1:
+        pairs = _stack_slices(items[0], subject=subject)
     else:
         pairs = [
             (path, load_nifti(path, subject=subject, ndim=2))
@@ -90,6 +95,27 @@ def load_slices(
         check_slice(image.data, subject=subject, path=path, min_size=min_size)
     logger.debug("sub-%s: loaded %d slices", subject, len(pairs))
     return [image for _, image in pairs]
+
+
+def _stack_slices(path: Path, *, subject: str) -> list[tuple[Path, Image]]:
+    """The slices of one NIfTI file: a 3D stack's slices, or the file itself when it is 2D."""
+    _order_nifti([path], subject=subject)  # the name checks
+    image = load_nifti(path, subject=subject)
+    if image.data.ndim == 2:
+        return [(path, image)]
+    if image.data.ndim != 3:
+        raise InputDataError(
+            f"expected a 3D slice stack (X, Y, slices) or a 2D slice, got shape "
+            f"{tuple(image.data.shape)}",
+            subject=subject,
+            path=path,
+        )
+    slices = []
+    for k in range(image.data.shape[2]):
+        affine = image.affine.copy()
+        affine[:3, 3] = image.affine[:3, :3] @ [0.0, 0.0, float(k)] + image.affine[:3, 3]
+        slices.append((path, Image(np.ascontiguousarray(image.data[:, :, k]), affine)))
+    return slices
 
 
 def check_slice(

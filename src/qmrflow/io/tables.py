@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 def read_tsv(path: str | os.PathLike[str], *, subject: str | None = None) -> pd.DataFrame:
     """Read a TSV with every column as string-preserving pandas types (ids stay text).
 
+    A ``participant_id`` column is read as bare labels: BIDS tables write ``sub-<label>``,
+    qmrflow's own tables and its subject wildcards hold ``<label>``; the prefix is removed here
+    once, for every table (participants, ratings, per-subject results).
+
     Raises
     ------
     InputDataError
@@ -33,11 +37,14 @@ def read_tsv(path: str | os.PathLike[str], *, subject: str | None = None) -> pd.
     if not path.is_file():
         raise InputDataError("file not found", subject=subject, path=path)
     try:
-        return pd.read_csv(path, sep="\t", dtype={"participant_id": str}, keep_default_na=True)
+        table = pd.read_csv(path, sep="\t", dtype={"participant_id": str}, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputDataError(
             f"not a readable TSV table: {exc}", subject=subject, path=path
         ) from exc
+    if "participant_id" in table.columns:
+        table["participant_id"] = table["participant_id"].str.removeprefix("sub-")
+    return table
 
 
 def write_tsv(

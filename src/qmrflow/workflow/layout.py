@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,13 @@ class StudySpec:
     check_config
         ``(study config, config file)`` -> raises ConfigError for a combination of values the
         schema cannot express.
+    bids_ignore
+        ``.bidsignore`` patterns of the study's files that the BIDS specification has no name
+        for, by dataset: ``raw`` (the input dataset), ``derivatives`` (the study's outputs) and
+        each demo derivative pipeline (e.g. ``truth``).
+    demo_derivatives
+        The derivative datasets the demo simulation writes beside its raw dataset
+        (``<root>/derivatives/<pipeline>``), each described as a BIDS derivative dataset.
     """
 
     name: str
@@ -78,6 +85,8 @@ class StudySpec:
     untrained_model_keys: tuple[str, ...] = ("trained",)
     check_participants: Callable[[pd.DataFrame, bool, Path], None] | None = None
     check_config: Callable[[Config, str | None], None] | None = None
+    bids_ignore: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    demo_derivatives: tuple[str, ...] = ("truth",)
 
 
 @dataclass(frozen=True)
@@ -171,13 +180,17 @@ class StudyLayout:
         return f"{self.root}/participants.tsv"
 
     @cached_property
+    def participants_schema(self) -> dict[str, Any]:
+        """The JSON Schema of one row of the study's participants table."""
+        return load_schema(self.schemas / f"{self.name}.participants.schema.yaml")
+
+    @cached_property
     def participants(self) -> pd.DataFrame:
         """The validated participants table (the demo's is computed, not read)."""
         if self.demo:
             return self.spec.demo_participants(self.study["demo"])
         path = Path(self.participants_file)
-        schema = load_schema(self.schemas / f"{self.name}.participants.schema.yaml")
-        table = read_participants(path, schema)
+        table = read_participants(path, self.participants_schema)
         if self.spec.check_participants is not None:
             self.spec.check_participants(table, bool(self.models_to_train), path)
         return table
@@ -206,6 +219,15 @@ class StudyLayout:
         return [pid for pid, row in self.rows.items() if row["split"] in wanted]
 
     # ---------------------------------------------------------------- paths
+    def on_disk(self, files: Mapping[str, str]) -> dict[str, str]:
+        """The dataset files a job gets as inputs: all of them for the demo (its simulation
+        writes them), else those on disk. A user's subject whose file is missing then fails
+        in its own job, which names the file (pass the expected path as a param), instead of
+        stopping the planning of every subject's jobs."""
+        if self.demo:
+            return dict(files)
+        return {key: path for key, path in files.items() if Path(path).is_file()}
+
     def dataset_file(self, suffix: str, extension: str = ".nii.gz", **entities: object) -> str:
         """A BIDS file of the input dataset (``datatype`` defaults to ``anat``)."""
         return bids_path(self.root, suffix, extension, **entities)
@@ -237,6 +259,21 @@ class StudyLayout:
     def description_file(self) -> str:
         """The derivatives' ``dataset_description.json``."""
         return f"{self.out}/dataset_description.json"
+
+    @property
+    def derivatives_ignore_file(self) -> str:
+        """The derivatives' ``.bidsignore`` (the study's files BIDS has no name for)."""
+        return f"{self.out}/.bidsignore"
+
+    def demo_dataset_files(self) -> dict[str, str]:
+        """Key -> path of the demo dataset's dataset-level files (the demo's participants rule
+        writes them): participants table and its JSON, dataset descriptions and .bidsignore
+        files of the raw dataset and of each demo derivative pipeline."""
+        from qmrflow.simulate.dataset import dataset_level_files
+
+        return dataset_level_files(
+            self.root, pipelines=self.spec.demo_derivatives, ignore=self.spec.bids_ignore
+        )
 
     def targets(self) -> list[str]:
         """The study's final outputs: group tables, figures and the dataset description."""

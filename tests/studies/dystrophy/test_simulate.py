@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -361,26 +362,30 @@ def test_write_case(tmp_path, cohort: pd.DataFrame) -> None:
     row = cohort.iloc[0]
     pid = row["participant_id"]
     paths = sim.write_case(row, tmp_path, 3)
-    assert len(paths) == 7
-    for k, path in enumerate(paths[:3], start=1):
-        assert path == tmp_path / f"sub-{pid}" / "anat" / f"sub-{pid}_slice-{k}_T1w.nii.gz"
     truth = tmp_path / "derivatives" / "truth" / f"sub-{pid}"
-    for k, path in enumerate(paths[3:6], start=1):
-        assert path == truth / "anat" / f"sub-{pid}_slice-{k}_dseg.nii.gz"
-    assert paths[6] == truth / f"sub-{pid}_fatfraction.tsv"
+    assert paths == [
+        tmp_path / f"sub-{pid}" / "anat" / f"sub-{pid}_T1w.nii.gz",
+        tmp_path / f"sub-{pid}" / "anat" / f"sub-{pid}_T1w.json",
+        truth / "anat" / f"sub-{pid}_dseg.nii.gz",
+        truth / f"sub-{pid}_fatfraction.tsv",
+    ]
 
     case = sim.simulate_case(row, 3)
+    image = nib.load(paths[0])
+    assert image.shape == (*SHAPE, 3)  # one 3D stack, as BIDS requires of a T1w
+    assert image.get_data_dtype() == np.float32
+    np.testing.assert_allclose(image.header.get_zooms()[:2], (1.5625, 1.5625))
     for k in range(3):
-        image = nib.load(paths[k])
-        assert image.shape == SHAPE
-        assert image.get_data_dtype() == np.float32
-        np.testing.assert_allclose(image.header.get_zooms()[:2], (1.5625, 1.5625))
-        np.testing.assert_allclose(image.affine, case.slice_affine(k))
-        np.testing.assert_array_equal(np.asarray(image.dataobj), case.images[k])
-        labels = nib.load(paths[3 + k])
-        assert labels.shape == SHAPE and labels.get_data_dtype() == np.uint8
-        np.testing.assert_array_equal(np.asarray(labels.dataobj), case.labels[k])
-    table = pd.read_csv(paths[6], sep="\t")
+        # each slice sits where its own affine puts it
+        np.testing.assert_allclose(image.affine @ [0, 0, k, 1], case.slice_affine(k) @ [0, 0, 0, 1])
+        np.testing.assert_array_equal(np.asarray(image.dataobj)[:, :, k], case.images[k])
+    sidecar = json.loads(paths[1].read_text())
+    assert sidecar["MagneticFieldStrength"] == case.field_strength_t
+    assert sidecar["SliceThickness"] == pytest.approx(case.slice_thickness_mm)
+    labels = nib.load(paths[2])
+    assert labels.shape == (*SHAPE, 3) and labels.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.moveaxis(np.asarray(labels.dataobj), 2, 0), case.labels)
+    table = pd.read_csv(paths[3], sep="\t")
     assert len(table) == 22
     np.testing.assert_allclose(table["fat_fraction"], case.fat_fraction["fat_fraction"], atol=1e-5)
 

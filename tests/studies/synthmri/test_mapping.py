@@ -308,9 +308,9 @@ def test_map_subject_writes_maps_with_the_source_affine(tmp_path: Path) -> None:
     sidecar = json.loads(sidecar_path(outputs["synthetic"]).read_text())
     assert sidecar["Volumes"] == ["T1w", "T2w", "PDw", "FLAIR"]
     assert sidecar["SequenceParameters"]["FLAIR"] == {
-        "RepetitionTime": 11000.0,
-        "EchoTime": 120.0,
-        "InversionTime": 2800.0,
+        "RepetitionTime": 11.0,  # BIDS: seconds
+        "EchoTime": 0.12,
+        "InversionTime": 2.8,
     }
     # Fitted values in the pure-tissue rings (B1 1.05 everywhere).
     x, y = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")

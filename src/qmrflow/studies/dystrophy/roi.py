@@ -530,19 +530,31 @@ def localise_subject(
     out_table: str | os.PathLike[str],
     out_shape: tuple[int, int] = (128, 64),
     margin: int = 4,
+    expected: str | None = None,
 ) -> pd.DataFrame:
-    """Read one subject's slices (NIfTI files or a DICOM folder), localise, write the ROIs.
+    """Read one subject's slices (a NIfTI stack or slice files, or a DICOM folder), localise,
+    write the ROIs.
 
     Parameters
     ----------
     inputs
-        NIfTI slice files, or a one-element list holding a DICOM series folder.
+        The T1w stack, NIfTI slice files, or a one-element list holding a DICOM series
+        folder. Empty when the subject's images are missing: that raises here, for this
+        subject only.
     subject
         Participant label.
     out_crops
         3D NIfTI (X, Y, slices) of the crops, the classifier's input.
     out_table
         TSV with one row per slice (:data:`ROI_COLUMNS`); ``slice`` is the file's slice number.
+    expected
+        What was looked for, named in the error when ``inputs`` is empty.
+
+    Raises
+    ------
+    InputDataError
+        No images (``inputs`` empty), or any problem :func:`qmrflow.io.slices.load_slices`
+        reports.
 
     Returns
     -------
@@ -552,6 +564,10 @@ def localise_subject(
     from qmrflow.io import save_nifti, write_tsv
     from qmrflow.io.slices import load_slices, slice_number
 
+    if not inputs:
+        raise InputDataError(
+            f"no T1w images found; expected {expected or 'sub-<id>_T1w.nii.gz'}", subject=subject
+        )
     images = load_slices(list(inputs), subject=subject)
     numbers = sorted(n for n in map(slice_number, inputs) if n is not None)
     paths = list(inputs) if len(inputs) == len(images) else None
@@ -560,7 +576,14 @@ def localise_subject(
     )
     if numbers and len(numbers) == len(table):
         table["slice"] = numbers
-    save_nifti(np.moveaxis(crops, 0, 2), out_crops)
+    save_nifti(
+        np.moveaxis(crops, 0, 2),
+        out_crops,
+        sidecar={
+            "SkullStripped": False,
+            "Description": "both-leg ROI of each slice, cropped and resampled (classifier input)",
+        },
+    )
     write_tsv(table, out_table)
     logger.info(
         "sub-%s: %d slices, %d separable", subject, len(table), int(table["separable"].sum())

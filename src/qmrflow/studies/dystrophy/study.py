@@ -52,4 +52,16 @@ STUDY = StudySpec(
     # Adding an architecture must not retrain the others.
     untrained_model_keys=("architectures", "trained"),
     check_participants=_check_participants,
+    # Files BIDS has no name for (documented in config/README.md).
+    bids_ignore={
+        "raw": ("/ratings.tsv",),
+        "truth": ("*_fatfraction.tsv",),
+        "derivatives": (
+            "figures",
+            "*_roi.tsv",
+            "*_probabilities.tsv",
+            "*_cam.nii.gz",
+        ),
+    },
+    demo_derivatives=("truth",),
 )

@@ -138,6 +138,23 @@ MIN_CSF_VOXELS = 20
 """Fewer CSF-like voxels than this: PD is referenced to its 99th percentile instead."""
 
 MAP_KEYS = ("T1map", "T2map", "PDmap", "B1map", "residual", "mask", "synthetic")
+
+#: BIDS sidecars of the quantitative maps (every map is zero outside the fitted brain mask).
+#: Map values stay in the clinical units of the paper (ms), said in ``Units``.
+MAP_SIDECARS: dict[str, dict[str, object]] = {
+    "T1map": {"SkullStripped": True, "Units": "ms", "Description": "T1 from the MDME fit"},
+    "T2map": {"SkullStripped": True, "Units": "ms", "Description": "T2 from the MDME fit"},
+    "PDmap": {
+        "SkullStripped": True,
+        "Units": "fraction of CSF proton density",
+        "Description": "PD from the MDME fit, normalised to CSF",
+    },
+    "B1map": {
+        "SkullStripped": True,
+        "Units": "ratio of actual to nominal flip angle",
+        "Description": "relative B1+ from the MDME fit",
+    },
+}
 """Keys of the ``outputs`` mapping of :func:`map_subject`."""
 
 _CHUNK = 65536  # voxels per fitting chunk (bounds memory: ~chunk x volumes x 4 x 8 bytes x ~10)
@@ -419,7 +436,8 @@ def _write_outputs(
         ("B1map", maps.b1),
         ("residual", maps.residual),
     ):
-        save_nifti(values.astype(np.float32), outputs[key], affine)
+        sidecar = MAP_SIDECARS.get(key)
+        save_nifti(values.astype(np.float32), outputs[key], affine, sidecar=sidecar)
     save_nifti(fitted.astype(np.uint8), outputs["mask"], affine)
     save_nifti(stack, outputs["synthetic"], affine)
     write_json(
@@ -427,7 +445,7 @@ def _write_outputs(
             "Volumes": list(synthetic),
             "SequenceParameters": {
                 name: {
-                    bids: value
+                    bids: value / 1000.0  # BIDS times are in seconds
                     for bids, value in (
                         ("RepetitionTime", c.repetition_time),
                         ("EchoTime", c.echo_time),
@@ -437,7 +455,7 @@ def _write_outputs(
                 }
                 for name, c in CONTRASTS.items()
             },
-            "Units": "ms; intensities in PD fraction units",
+            "Units": "times in s; intensities in PD fraction units",
             "Equations": {
                 "spin_echo": "PD * (1 - exp(-TR/T1)) * exp(-TE/T2)",
                 "inversion_recovery": "PD * |1 - 2 exp(-TI/T1) + exp(-TR/T1)| * exp(-TE/T2)",

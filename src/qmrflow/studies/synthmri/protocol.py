@@ -19,10 +19,12 @@ Sidecar
 -------
 Each 4D MDME NIfTI (x, y, slices, volumes) has a JSON sidecar with one entry per volume:
 
-``SaturationDelayTime`` (ms, list), ``EchoTime`` (ms, list), ``RepetitionTime`` (ms),
-``SaturationFlipAngle`` (deg), ``FlipAngle`` (deg). Times are in milliseconds, as in the maps.
+``SaturationDelayTime`` (s, list), ``EchoTime`` (s, list), ``RepetitionTime`` (s),
+``SaturationFlipAngle`` (deg), ``FlipAngle`` (deg). Times are in seconds, as BIDS and dcm2niix
+write them; the protocol and the maps use milliseconds (the paper's units), converted here.
 :func:`read_sidecar` validates it against the image: one delay and one echo time per volume,
-every time positive, the delays shorter than TR, at least 2 distinct delays and 2 distinct echo
+every time positive and plausible in seconds (a value in milliseconds is refused, never
+rescaled by guess), the delays shorter than TR, at least 2 distinct delays and 2 distinct echo
 times (otherwise T1 or T2 is not identifiable).
 """
 
@@ -83,14 +85,13 @@ class MdmeProtocol:
         return len(self.delays)
 
     def to_sidecar(self) -> dict[str, Any]:
-        """The BIDS-style sidecar dict (times in ms)."""
+        """The BIDS sidecar dict (times in seconds, angles in degrees)."""
         return {
-            "SaturationDelayTime": list(self.delays),
-            "EchoTime": list(self.echo_times),
-            "RepetitionTime": self.repetition_time,
+            "SaturationDelayTime": [_seconds(t) for t in self.delays],
+            "EchoTime": [_seconds(t) for t in self.echo_times],
+            "RepetitionTime": _seconds(self.repetition_time),
             "SaturationFlipAngle": self.saturation_angle,
             "FlipAngle": self.excitation_angle,
-            "Units": "ms, degrees",
             "PulseSequenceType": "MDME saturation-recovery multi-echo spin echo (QRAPMASTER)",
         }
 
@@ -165,6 +166,25 @@ def mdme_signal(
     return np.abs(pd * np.exp(-echoes / t2) * recovery / steady)
 
 
+#: Plausible sidecar times in seconds, (low, high) per key: a value outside is refused, since
+#: it is almost surely in another unit (milliseconds above, a wrong scale below).
+PLAUSIBLE_SECONDS: dict[str, tuple[float, float]] = {
+    "EchoTime": (1e-4, 1.0),
+    "SaturationDelayTime": (1e-4, 30.0),
+    "RepetitionTime": (1e-3, 30.0),
+}
+
+
+def _seconds(ms: float) -> float:
+    """Milliseconds to seconds, rounded to the nanosecond (so ms -> s -> ms is exact)."""
+    return round(float(ms) / 1000.0, 9)
+
+
+def _milliseconds(seconds: np.ndarray) -> np.ndarray:
+    """Seconds to milliseconds, rounded to the nanosecond."""
+    return np.round(seconds * 1000.0, 6)
+
+
 def write_sidecar(protocol: MdmeProtocol, image: PathLike) -> Path:
     """Write the sidecar of ``image`` (:func:`qmrflow.io.bids.sidecar_path`) atomically."""
     return write_json(protocol.to_sidecar(), sidecar_path(image))
@@ -211,6 +231,15 @@ def read_sidecar(image: PathLike, n_volumes: int, *, subject: str | None = None)
             raise fail(f"{key} must be a single number, got {array.size} values")
         if not np.all(np.isfinite(array)) or np.any(array <= 0):
             raise fail(f"{key} must be positive, got {array.tolist()}")
+        if key in PLAUSIBLE_SECONDS:
+            low, high = PLAUSIBLE_SECONDS[key]
+            if np.any(array < low) or np.any(array > high):
+                hint = " (these look like milliseconds)" if np.any(array > high) else ""
+                raise fail(
+                    f"{key} {array.tolist()} is not a plausible time in seconds{hint}: BIDS "
+                    f"sidecars give times in seconds, expected {low:g}-{high:g} s"
+                )
+            array = _milliseconds(array)
         return array
 
     delays = numbers("SaturationDelayTime", True)

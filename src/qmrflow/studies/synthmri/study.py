@@ -71,4 +71,18 @@ STUDY = StudySpec(
     training_sections=("mapping",),
     check_participants=_check_participants,
     check_config=_check_config,
+    # Files BIDS has no name for (documented in config/README.md): the MDME acquisition has no
+    # BIDS suffix, nor do the fit's residual and the stack of synthetic contrasts.
+    bids_ignore={
+        "raw": ("*_MDME.nii.gz", "*_MDME.json"),
+        "labels": ("/desc-regions_dseg.tsv",),
+        "derivatives": (
+            "*_desc-residual_map.nii.gz",
+            "*_desc-synthetic_MRI.nii.gz",
+            "*_desc-synthetic_MRI.json",
+            "*_rois.tsv",
+            "*_quality.tsv",
+        ),
+    },
+    demo_derivatives=("truth", "labels"),
 )

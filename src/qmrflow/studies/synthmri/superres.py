@@ -44,6 +44,7 @@ from qmrflow.dl.seed import deterministic
 from qmrflow.errors import InputDataError, ModelError
 from qmrflow.io import load_nifti, save_nifti
 from qmrflow.io.bids import subject_of
+from qmrflow.studies.synthmri.mapping import MAP_SIDECARS
 
 if TYPE_CHECKING:
     from qmrflow.dl.superres import SRGenerator
@@ -467,8 +468,11 @@ def superresolve_subject(
     for c, key in enumerate(MAPS):
         dl = np.moveaxis(denormalise(predicted[:, c], key), 0, 2) * brain
         spline = np.maximum(spline_upsample(maps.data[c], mapping, ref.data.shape), 0.0) * brain
-        save_nifti(dl.astype(np.float32), outputs[f"dl_{key}"], ref.affine)
-        save_nifti(spline.astype(np.float32), outputs[f"spline_{key}"], ref.affine)
+        for method, values in (("dl", dl), ("spline", spline)):
+            sidecar = {**MAP_SIDECARS[key], "Description": f"{key} upsampled by {method}"}
+            save_nifti(
+                values.astype(np.float32), outputs[f"{method}_{key}"], ref.affine, sidecar=sidecar
+            )
     logger.info(
         "sub-%s: super-resolved %d slices with %s in %.2f s (model sha256 %s)",
         subject,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from qmrflow.errors import ConfigError
-from qmrflow.io.bids import bids_path
+from qmrflow.io.bids import bids_path, sidecar_path
 from qmrflow.studies.dystrophy.simulate.labels import LEFT_OFFSET, MUSCLES, SIDES
 from qmrflow.studies.dystrophy.simulate.legs import _extent, _Leg, _make_legs
 from qmrflow.studies.dystrophy.simulate.render import _render_leg, _Textures
@@ -69,6 +69,29 @@ class SimulatedCase:
         """The 4x4 affine of slice ``index`` (0-based), with its z in the translation."""
         out = self.affine.copy()
         out[2, 3] = float(self.slice_z_mm[index])
+        return out
+
+    @property
+    def slice_thickness_mm(self) -> float:
+        """The slices' thickness (the in-plane affine's z scale)."""
+        return float(self.affine[2, 2])
+
+    def volume_affine(self) -> np.ndarray:
+        """The 4x4 affine of the slice stack as one volume: the third column steps from one
+        slice to the next (the slices are evenly spaced), the translation is the first slice.
+
+        Raises
+        ------
+        ValueError
+            The slices are not evenly spaced (a volume cannot hold them).
+        """
+        z = self.slice_z_mm
+        out = self.slice_affine(0)
+        if z.size > 1:
+            steps = np.diff(z)
+            if not np.allclose(steps, steps[0], rtol=0, atol=1e-6):
+                raise ValueError(f"slices are not evenly spaced: z = {z.tolist()}")
+            out[2, 2] = float(steps[0])
         return out
 
 
@@ -403,11 +426,14 @@ def simulate_case(
 def write_case(
     row: Mapping[str, Any], root: Path, n_slices: int, **simulate_kwargs: Any
 ) -> list[Path]:
-    """Simulate one subject and write its images and ground truth.
+    """Simulate one subject and write its images and ground truth, as BIDS.
 
-    Writes ``root/sub-<id>/anat/sub-<id>_slice-<k>_T1w.nii.gz`` for k = 1..n_slices (2D,
-    float32, shape (X, Y), each with its slice's affine), the label maps as
-    ``root/derivatives/truth/sub-<id>/anat/sub-<id>_slice-<k>_dseg.nii.gz`` (uint8) and the
+    Writes the slice stack as one 3D volume ``root/sub-<id>/anat/sub-<id>_T1w.nii.gz``
+    (float32, (X, Y, n_slices), proximal slice first; the third affine column steps from one
+    slice to the next, as dcm2niix writes a multi-slice series) with its JSON sidecar
+    (``MagneticFieldStrength``, ``SliceThickness``; no ``SpacingBetweenSlices`` key is needed
+    since the affine holds it), the label maps as
+    ``root/derivatives/truth/sub-<id>/anat/sub-<id>_dseg.nii.gz`` (uint8, same grid) and the
     per-muscle fat fractions as ``root/derivatives/truth/sub-<id>/sub-<id>_fatfraction.tsv``.
 
     Parameters
@@ -424,22 +450,29 @@ def write_case(
     Returns
     -------
     list of Path
-        The images, then the label maps, then the fat-fraction table.
+        The image, its sidecar, the label map and the fat-fraction table.
     """
-    from qmrflow.io import save_nifti, write_tsv  # nibabel is imported only when writing
+    from qmrflow.io import save_nifti, write_json, write_tsv  # nibabel only when writing
 
     row = _as_mapping(row)
     case = simulate_case(row, n_slices, **simulate_kwargs)
     sub = case.participant_id
     truth = Path(root) / "derivatives" / "truth"
-    images, labels = [], []
-    for k in range(case.n_slices):
-        affine = case.slice_affine(k)
-        image = bids_path(root, "T1w", sub=sub, slice=k + 1)
-        images.append(save_nifti(case.images[k], image, affine))
-        label = bids_path(truth, "dseg", sub=sub, slice=k + 1)
-        labels.append(save_nifti(case.labels[k], label, affine))
+    affine = case.volume_affine()
+    image = save_nifti(np.moveaxis(case.images, 0, 2), bids_path(root, "T1w", sub=sub), affine)
+    sidecar = write_json(
+        {
+            "Modality": "MR",
+            "MagneticFieldStrength": case.field_strength_t,
+            "MRAcquisitionType": "2D",
+            "SliceThickness": case.slice_thickness_mm,
+            "ScanningSequence": "SE",
+            "SeriesDescription": "T1 TSE axial thigh (qmrflow demo simulation)",
+        },
+        sidecar_path(image),
+    )
+    labels = save_nifti(np.moveaxis(case.labels, 0, 2), bids_path(truth, "dseg", sub=sub), affine)
     table_path = bids_path(truth, "fatfraction", ".tsv", datatype=None, sub=sub)
     table = write_tsv(case.fat_fraction, table_path)
     logger.info("wrote sub-%s (%s, %d slices)", sub, row["diagnosis"], case.n_slices)
-    return [*images, *labels, table]
+    return [image, sidecar, labels, table]

@@ -448,7 +448,8 @@ def simulate_subject(
     }
     for key, path in outputs.items():
         data, affine = arrays[key]
-        save_nifti(data, path, affine)
+        truth = _TRUTH_SIDECARS.get(key)
+        save_nifti(data, path, affine, sidecar=truth)
         if key in ("routine", "fast"):
             sidecar = {
                 **sim.protocol.to_sidecar(),
@@ -460,6 +461,18 @@ def simulate_subject(
             }
             write_json(sidecar, sidecar_path(path))
     logger.info("wrote sub-%s (%d outputs)", row["participant_id"], len(outputs))
+
+
+#: Sidecars of the ground-truth maps (BIDS derivatives; the maps cover the whole head).
+_TRUTH_SIDECARS: dict[str, dict[str, object]] = {
+    key: {"SkullStripped": False, "Units": units, "Description": f"simulated true {key}"}
+    for key, units in (
+        ("T1map", "ms"),
+        ("T2map", "ms"),
+        ("PDmap", "fraction of CSF proton density"),
+        ("B1map", "ratio of actual to nominal flip angle"),
+    )
+}
 
 
 def write_region_names(path: PathLike) -> Path:
