@@ -7,9 +7,12 @@ cohort; chain.smk: its chain, top to bottom). Only the configured studies' rules
 nothing of an unselected study is planned or read.
 """
 
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
+
+from qmrflow.workflow.locks import explain_lock
 
 min_version("9.0")
 
@@ -18,6 +21,10 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 include: "rules/common.smk"
+
+
+# Evaluated before Snakemake locks the directory: a killed run's lock and jobs, and what to do.
+explain_lock(Path.cwd(), sys.argv, main_process=workflow.is_main_process)
 
 
 for _study in STUDIES:

@@ -11,6 +11,10 @@ The configuration has to live at ``/etc/slurm`` (the executor's job-step plugin 
 ``SLURM_*`` variables, so ``SLURM_CONF`` would not reach the nested ``srun``). A configuration
 that this module did not write is never overwritten, and ours is removed on stop.
 
+SLURM tracks a job's processes as a real cluster does (a cgroup per job; see
+:func:`process_tracking`), so that a cancelled job leaves no process behind, and :meth:`stop`
+cancels whatever still runs before it stops the daemons.
+
 There is no library for this; it is test infrastructure, written by hand.
 """
 
@@ -30,6 +34,7 @@ logger = logging.getLogger(__name__)
 PACKAGES = ("munge", "slurmctld", "slurmd", "slurm-client", "slurmdbd", "mariadb-server")
 BINARIES = ("munged", "slurmctld", "slurmd", "slurmdbd", "mariadbd", "sbatch", "sacct")
 SLURM_ETC = Path("/etc/slurm")
+CGROUPS = Path("/sys/fs/cgroup")
 MARKER = "# written by qmrflow's tests/workflow/slurm_cluster.py"
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 CLUSTER = "qmrflowtest"
@@ -82,6 +87,43 @@ def _succeeds(*command: str) -> bool:
     return subprocess.run(command, capture_output=True, check=False).returncode == 0
 
 
+def process_tracking(cgroups: Path = CGROUPS) -> tuple[str, str | None]:
+    """SLURM's ``ProctrackType`` here, and the ``cgroup.conf`` it needs (or None).
+
+    How SLURM finds a job's processes decides whether ``scancel`` (or Ctrl-C of the run, which
+    cancels its jobs) ends them all. Inside a job, the executor's nested Snakemake runs under
+    ``srun ... sh -s``; on SIGTERM the ``sh`` dies and the Snakemake below it, which does not
+    die of SIGTERM, is re-parented to init. Measured on this project's machines (SLURM 22.05,
+    a reparented process that ignores SIGTERM, then ``scancel``):
+
+    - ``proctrack/linuxproc`` (what a bare test box would take) follows the parent links: it
+      loses the process, which ran on after its job had left the queue (the orphan that a full
+      test run used to leave behind);
+    - ``proctrack/pgid`` kills the job's process groups: it ends that process within a second,
+      but not one that called ``setsid`` (it survived 2 min);
+    - ``proctrack/cgroup`` puts each job step in a cgroup of its own, which no child can leave:
+      it ends both within a second. That is what real clusters run, so the tests use it.
+
+    It takes the freezer controller of cgroup v1 (mounted here beside a v2 hierarchy). SLURM
+    22.05's cgroup v2 plugin wants systemd to delegate a scope to slurmd, which a test box does
+    not run, so where there is no v1 freezer it falls back to ``proctrack/pgid``. Killing the
+    steps' processes ``KillWait`` (30 s, SLURM's default) after SIGTERM is left as on a real
+    cluster: the tracking, not the wait, was what let processes escape.
+    """
+    freezer = cgroups / "freezer"
+    if (freezer / "cgroup.procs").is_file() and os.access(freezer, os.W_OK):
+        return "proctrack/cgroup", (
+            f"CgroupPlugin=cgroup/v1\nCgroupMountpoint={cgroups}\n"
+            # Tracking only: confining CPUs, memory and devices is the task plugin's job.
+            "ConstrainCores=no\nConstrainRAMSpace=no\nConstrainSwapSpace=no\n"
+            "ConstrainDevices=no\n"
+        )
+    logger.warning(
+        "no writable cgroup v1 freezer under %s: tracking jobs by process group", cgroups
+    )
+    return "proctrack/pgid", None
+
+
 @dataclass
 class LocalSlurm:
     """A single-node SLURM with accounting and fake GPUs, rooted at ``root``.
@@ -129,7 +171,9 @@ class LocalSlurm:
             raise
 
     def stop(self) -> None:
-        """Stop every daemon this object started, in reverse order, by pid; remove our config."""
+        """Cancel the jobs still queued or running, stop every daemon this object started, in
+        reverse order, by pid, and remove our configuration and the cgroups slurmd made."""
+        self._cancel_jobs()
         while self.processes:
             name, process = self.processes.pop()
             if process.poll() is None:
@@ -140,10 +184,54 @@ class LocalSlurm:
                     logger.warning("%s (pid %d) ignored SIGTERM; killing it", name, process.pid)
                     process.kill()
                     process.wait(timeout=10)
-        for name in ("slurm.conf", "gres.conf", "slurmdbd.conf"):
+        for name in ("slurm.conf", "gres.conf", "slurmdbd.conf", "cgroup.conf"):
             path = SLURM_ETC / name
             if path.exists() and MARKER in path.read_text(errors="replace"):
                 path.unlink()
+        self._remove_cgroups()
+
+    def _cancel_jobs(self, timeout: float = 90) -> None:
+        """Cancel every job the cluster holds and wait until they have left the queue (their
+        processes ended: ``KillWait`` after SIGTERM, SIGKILL)."""
+        controller = dict(self.processes).get("slurmctld")
+        if controller is None or controller.poll() is not None:
+            return
+
+        def held() -> list[str]:
+            result = subprocess.run(
+                ["squeue", "--noheader", "--format=%i"], capture_output=True, text=True
+            )
+            return result.stdout.split()
+
+        jobs = held()
+        if not jobs:
+            return
+        logger.warning("cancelling jobs still held at stop: %s", " ".join(jobs))
+        subprocess.run(["scancel", *jobs], capture_output=True, check=False)
+        deadline = time.monotonic() + timeout
+        while held() and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    def _remove_cgroups(self) -> None:
+        """Remove the (empty) cgroups slurmd made for this node; a busy one stays (EBUSY)."""
+        if getattr(self, "proctrack", None) != "proctrack/cgroup":
+            return
+        top = CGROUPS / "freezer" / f"slurm_{self.node}"
+        if not top.is_dir():
+            return
+        for folder in sorted(
+            (path for path in top.rglob("*") if path.is_dir()),
+            key=lambda path: len(path.parts),
+            reverse=True,
+        ):
+            try:
+                folder.rmdir()
+            except OSError:
+                logger.warning("cannot remove %s (still in use?)", folder)
+        try:
+            top.rmdir()
+        except OSError:
+            logger.warning("cannot remove %s (still in use?)", top)
 
     def __enter__(self) -> LocalSlurm:
         self.start()
@@ -255,6 +343,9 @@ class LocalSlurm:
                 subprocess.run(["mknod", str(device), "c", "1", "3"], check=True)
         self.dbd_port = _free_port()
         ctld_port, slurmd_port = _free_port(), _free_port()
+        self.proctrack, cgroup_conf = process_tracking()
+        if cgroup_conf is not None:
+            self._write("cgroup.conf", cgroup_conf)
         self._write(
             "slurm.conf",
             f"""ClusterName={CLUSTER}
@@ -271,7 +362,7 @@ SlurmdPidFile={self.root / "slurmd.pid"}
 SlurmctldLogFile={self.logs / "slurmctld.log"}
 SlurmdLogFile={self.logs / "slurmd.log"}
 MpiDefault=none
-ProctrackType=proctrack/linuxproc
+ProctrackType={self.proctrack}
 TaskPlugin=task/affinity
 MailProg=/bin/true
 ReturnToService=2

@@ -2,12 +2,14 @@
 
 One scenario, asserted piece by piece: a first run is interrupted (Ctrl-C) once some subjects
 have finished; a second run resumes it, and while it runs the training job is cancelled with
-``scancel`` and must be resubmitted. Then: every job ran through SLURM, the DL jobs with a GPU
-and the CPU jobs without, and the results equal those of a local run of the same config.
+``scancel`` and must be resubmitted. Then: no process of a cancelled job outlived it, every job
+ran through SLURM, the DL jobs with a GPU and the CPU jobs without, and the results equal those
+of a local run of the same config.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -19,6 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from qmrflow.io import read_tsv
+from qmrflow.workflow.locks import read_processes
 
 from .conftest import TINY, slurm_command
 from .slurm_cluster import ClusterUnavailable, LocalSlurm, install
@@ -89,8 +94,37 @@ def queue() -> list[tuple[str, str, str]]:
     return [tuple(line.split("|")) for line in out.splitlines() if line]
 
 
+def job_processes(workdir: Path) -> dict[int, str]:
+    """Processes of a run in ``workdir`` (by pid, their command lines): those working in it or
+    naming a path in it, as every job's Snakemake, shell and script does."""
+    folder = str(workdir)
+    return {
+        info.pid: info.command
+        for info in read_processes().values()
+        if info.pid != os.getpid()
+        and (
+            (info.cwd is not None and (info.cwd == workdir or workdir in info.cwd.parents))
+            or any(arg == folder or f"{folder}/" in arg for arg in info.argv)
+        )
+    }
+
+
+def leftover_processes(workdir: Path, grace: float = 15) -> dict[int, str]:
+    """The run's processes still alive ``grace`` seconds after its jobs have left the queue,
+    killed then (by pid) so that none outlives the test; none is expected."""
+    deadline = time.monotonic() + grace
+    while (left := job_processes(workdir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
 def subjects(workdir: Path) -> set[str]:
-    table = pd.read_csv(workdir / "results/demo/dystrophy/participants.tsv", sep="\t", dtype=str)
+    table = read_tsv(workdir / "results/demo/dystrophy/participants.tsv")  # bare labels
     return set(table["participant_id"])
 
 
@@ -132,6 +166,7 @@ def scenario(cluster, tmp_path_factory):
     while queue() and time.monotonic() < deadline:
         time.sleep(0.5)
     facts["queue_after_interrupt"] = queue()
+    facts["left_after_interrupt"] = leftover_processes(workdir)
     facts["first_log"] = first_log.read_text()
 
     # The subjects whose chain Snakemake recorded as finished must not be redone. (A chain that
@@ -160,6 +195,7 @@ def scenario(cluster, tmp_path_factory):
     wait_for("the training job to run", training_running, second, second_log)
     facts["cancelled"] = cancelled
     facts["second_returncode"] = finish(second, second_log)
+    facts["left_after_resume"] = leftover_processes(workdir)
     facts["second_log"] = second_log.read_text()
     # sacct learns of finished jobs from slurmctld within seconds.
     time.sleep(3)
@@ -172,6 +208,13 @@ def test_an_interrupted_run_cancels_its_jobs_and_keeps_what_finished(scenario):
     assert scenario["queue_after_interrupt"] == []  # Ctrl-C cancelled the submitted jobs
     finished = scenario["finished_subjects"]
     assert 0 < len(finished) < len(subjects(scenario["workdir"])), scenario["first_log"]
+
+
+def test_no_job_process_outlives_its_cancelled_job(scenario):
+    """SLURM ends every process of a cancelled job (its cgroup), also the nested Snakemake that
+    outlives SIGTERM once its ``sh`` has died; nothing of the run is left when it has ended."""
+    assert scenario["left_after_interrupt"] == {}, scenario["first_log"][-3000:]
+    assert scenario["left_after_resume"] == {}
 
 
 def untouched_subjects(scenario) -> set[str]:
@@ -305,9 +348,24 @@ def test_results_equal_a_local_run(scenario, dystrophy_demo_run):
     assert exact > 40 and approximate > 10, (exact, approximate)
 
 
-def test_the_cluster_stops_every_daemon_it_started(cluster):
+def test_the_cluster_stops_every_daemon_it_started(cluster, tmp_path):
+    """Stopping cancels a job still running (its processes end with it), then every daemon."""
     daemons = [process for _, process in cluster.processes]
     assert {name for name, _ in cluster.processes} >= {"slurmctld", "slurmd", "slurmdbd"}
+    # A job left running (as after a test that failed midway), with a process that has left
+    # both its parent and its process group.
+    script = tmp_path / "stray.sh"
+    script.write_text("#!/bin/sh\n(setsid sleep 601 >/dev/null 2>&1 &)\nsleep 600\n")
+    subprocess.run(
+        ["sbatch", f"--chdir={tmp_path}", f"--output={tmp_path}/out.log", str(script)],
+        check=True,
+        capture_output=True,
+    )
+    deadline = time.monotonic() + 60
+    while "sleep 601" not in job_processes(tmp_path).values():
+        assert time.monotonic() < deadline, queue()
+        time.sleep(0.5)
     cluster.stop()
     assert all(process.poll() is not None for process in daemons)
     assert not (Path("/etc/slurm") / "slurm.conf").exists()
+    assert leftover_processes(tmp_path, grace=5) == {}
