@@ -22,11 +22,11 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from qmrflow.errors import ConfigError
+from qmrflow.io.bids import bare_labels
 
 logger = logging.getLogger(__name__)
 
 # BIDS participants tables write ids as ``sub-<label>``; qmrflow uses the bare label.
-_SUB_PREFIX = "sub-"
 
 
 def _extend_with_defaults(validator_class: type) -> type:
@@ -150,7 +150,7 @@ def read_participants(path: str | os.PathLike[str], schema: Mapping[str, Any]) -
         raise ConfigError("participants table has no rows", file=path)
 
     table = table.apply(lambda col: col.str.strip())
-    table["participant_id"] = table["participant_id"].str.removeprefix(_SUB_PREFIX)
+    table["participant_id"] = bare_labels(table["participant_id"])
     # Cells are read as text; columns the schema declares numeric are converted (a cell that is
     # not a number stays text so the schema reports it), the rest stay text.
     typed = table.replace("", None)

@@ -31,6 +31,7 @@ __all__ = [
     "BIDS_VERSION",
     "ENTITY_ORDER",
     "BidsName",
+    "bare_labels",
     "bids_name",
     "bids_path",
     "by_subject",
@@ -239,6 +240,12 @@ def by_subject(
     if missing or extra:
         raise ValueError(f"files do not match the subjects: missing {missing}, unexpected {extra}")
     return found
+
+
+def bare_labels(ids: pd.Series) -> pd.Series:
+    """Participant ids as labels: ``sub-01`` -> ``01`` (BIDS tables write the prefix, qmrflow's
+    tables and subject wildcards hold the label; a bare label stays as it is)."""
+    return ids.str.removeprefix("sub-")
 
 
 def participants_sidecar(schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

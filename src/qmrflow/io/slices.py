@@ -99,7 +99,7 @@ def load_slices(
 
 def _stack_slices(path: Path, *, subject: str) -> list[tuple[Path, Image]]:
     """The slices of one NIfTI file: a 3D stack's slices, or the file itself when it is 2D."""
-    _order_nifti([path], subject=subject)  # the name checks
+    _check_name(path, subject=subject)
     image = load_nifti(path, subject=subject)
     if image.data.ndim == 2:
         return [(path, image)]
@@ -169,23 +169,26 @@ def slice_number(path: PathArg) -> int | None:
     return int(label) if label is not None and label.isdigit() else None
 
 
+def _check_name(path: Path, *, subject: str) -> None:
+    """A NIfTI file of this subject (when its name carries a subject)."""
+    if not path.name.lower().endswith(_NIFTI_SUFFIXES):
+        raise InputDataError(
+            "unsupported input: expected a .nii/.nii.gz image or a DICOM series folder",
+            subject=subject,
+            path=path,
+        )
+    named = subject_of(path)
+    if named is not None and named != subject:
+        raise InputDataError(
+            f"file belongs to sub-{named}, not sub-{subject}", subject=subject, path=path
+        )
+
+
 def _order_nifti(files: list[Path], *, subject: str) -> list[Path]:
     """Check names and sort NIfTI slice files by their ``slice-<n>`` entity."""
     numbers: dict[Path, int] = {}
     for path in files:
-        if not path.name.lower().endswith(_NIFTI_SUFFIXES):
-            raise InputDataError(
-                "unsupported input: expected a .nii/.nii.gz slice file or a DICOM series folder",
-                subject=subject,
-                path=path,
-            )
-        named = subject_of(path)
-        if named is not None and named != subject:
-            raise InputDataError(
-                f"file belongs to sub-{named}, not sub-{subject}",
-                subject=subject,
-                path=path,
-            )
+        _check_name(path, subject=subject)
         number = slice_number(path)
         if number is not None:
             numbers[path] = number

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qmrflow.errors import InputDataError
 from qmrflow.io.atomic import atomic_output
+from qmrflow.io.bids import bare_labels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,7 @@ def read_tsv(path: str | os.PathLike[str], *, subject: str | None = None) -> pd.
             f"not a readable TSV table: {exc}", subject=subject, path=path
         ) from exc
     if "participant_id" in table.columns:
-        table["participant_id"] = table["participant_id"].str.removeprefix("sub-")
+        table["participant_id"] = bare_labels(table["participant_id"])
     return table
 
 

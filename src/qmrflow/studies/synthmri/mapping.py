@@ -139,21 +139,18 @@ MIN_CSF_VOXELS = 20
 
 MAP_KEYS = ("T1map", "T2map", "PDmap", "B1map", "residual", "mask", "synthetic")
 
-#: BIDS sidecars of the quantitative maps (every map is zero outside the fitted brain mask).
-#: Map values stay in the clinical units of the paper (ms), said in ``Units``.
+#: Units of the quantitative maps: the clinical units of the paper (ms), said in sidecars.
+MAP_UNITS: dict[str, str] = {
+    "T1map": "ms",
+    "T2map": "ms",
+    "PDmap": "fraction of CSF proton density",
+    "B1map": "ratio of actual to nominal flip angle",
+}
+
+#: BIDS sidecars of the fitted maps (every map is zero outside the fitted brain mask).
 MAP_SIDECARS: dict[str, dict[str, object]] = {
-    "T1map": {"SkullStripped": True, "Units": "ms", "Description": "T1 from the MDME fit"},
-    "T2map": {"SkullStripped": True, "Units": "ms", "Description": "T2 from the MDME fit"},
-    "PDmap": {
-        "SkullStripped": True,
-        "Units": "fraction of CSF proton density",
-        "Description": "PD from the MDME fit, normalised to CSF",
-    },
-    "B1map": {
-        "SkullStripped": True,
-        "Units": "ratio of actual to nominal flip angle",
-        "Description": "relative B1+ from the MDME fit",
-    },
+    key: {"SkullStripped": True, "Units": units, "Description": f"{key} from the MDME fit"}
+    for key, units in MAP_UNITS.items()
 }
 """Keys of the ``outputs`` mapping of :func:`map_subject`."""
 

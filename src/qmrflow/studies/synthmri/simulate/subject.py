@@ -18,6 +18,7 @@ from qmrflow.io.bids import sidecar_path
 from qmrflow.simulate.cohort import subject_seed
 from qmrflow.simulate.deform import RandomDeformation
 from qmrflow.simulate.template import BrainTemplate, inside_ellipsoid, load_mni152, sample_volume
+from qmrflow.studies.synthmri.mapping import MAP_UNITS
 from qmrflow.studies.synthmri.protocol import DEFAULT_PROTOCOL, MdmeProtocol
 from qmrflow.studies.synthmri.simulate.geometry import (
     FOV_MM,
@@ -466,12 +467,7 @@ def simulate_subject(
 #: Sidecars of the ground-truth maps (BIDS derivatives; the maps cover the whole head).
 _TRUTH_SIDECARS: dict[str, dict[str, object]] = {
     key: {"SkullStripped": False, "Units": units, "Description": f"simulated true {key}"}
-    for key, units in (
-        ("T1map", "ms"),
-        ("T2map", "ms"),
-        ("PDmap", "fraction of CSF proton density"),
-        ("B1map", "ratio of actual to nominal flip angle"),
-    )
+    for key, units in MAP_UNITS.items()
 }
 
 
