@@ -60,10 +60,22 @@ def cluster(tmp_path_factory):
     slurm.stop()
 
 
+def _as_at_a_terminal() -> None:
+    """Let Ctrl-C reach Snakemake as it does at a terminal.
+
+    A shell starts background commands with SIGINT ignored (as CI may start the tests), and a
+    Python started with SIGINT ignored never raises KeyboardInterrupt: Snakemake would then
+    ignore the test's Ctrl-C and run to the end.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_workflow(workdir: Path, log: Path) -> subprocess.Popen:
     command = slurm_command(workdir, TINY, STATUS_SECONDS)
     with log.open("w") as stream:
-        return subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, stdout=stream, stderr=subprocess.STDOUT, preexec_fn=_as_at_a_terminal
+        )
 
 
 def wait_for(what: str, condition, process: subprocess.Popen, log: Path, timeout=600):
@@ -81,11 +93,12 @@ def wait_for(what: str, condition, process: subprocess.Popen, log: Path, timeout
 TERMINATING = "Terminating processes on user request"  # Snakemake's answer to Ctrl-C
 
 
-def interrupt(process: subprocess.Popen, log: Path, attempts: int = 4, wait: float = 15) -> None:
+def interrupt(process: subprocess.Popen, log: Path, attempts: int = 12, wait: float = 5) -> None:
     """Press Ctrl-C, and again if Snakemake has not answered within ``wait`` seconds.
 
     A SIGINT that arrives while Snakemake handles a batch of finished jobs can be lost (seen
-    when all subjects' chains finish in one status check); a user then presses Ctrl-C again.
+    when all subjects' chains finish in one status check); a user then presses Ctrl-C again,
+    soon enough that the run has not gone on to finish every chain.
     """
     for _ in range(attempts):
         if process.poll() is not None:
