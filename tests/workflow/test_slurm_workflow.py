@@ -96,9 +96,9 @@ TERMINATING = "Terminating processes on user request"  # Snakemake's answer to C
 def interrupt(process: subprocess.Popen, log: Path, attempts: int = 12, wait: float = 5) -> None:
     """Press Ctrl-C, and again if Snakemake has not answered within ``wait`` seconds.
 
-    A SIGINT that arrives while Snakemake handles a batch of finished jobs can be lost (seen
-    when all subjects' chains finish in one status check); a user then presses Ctrl-C again,
-    soon enough that the run has not gone on to finish every chain.
+    The first run once went on to the end; the cause found was a SIGINT ignored from the start
+    (see :func:`_as_at_a_terminal`). Pressing again, as a user would, is a safeguard only, soon
+    enough that the run has not gone on to finish every chain.
     """
     for _ in range(attempts):
         if process.poll() is not None:
