@@ -14,18 +14,19 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint
 from qmrflow.dl.device import select_device
 from qmrflow.dl.inference import load_program, predict_batches, predict_logits, program_header
 from qmrflow.errors import InputDataError, ModelError
-from qmrflow.figures.overlay import overlay_grid, save_figure
 from qmrflow.io import load_nifti, read_tsv, save_nifti, write_tsv
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +204,12 @@ def classify_subject(
     pandas.DataFrame
         The probability table.
     """
+    # pandas and matplotlib (~0.8 s of imports) are imported where the tables and the figure are
+    # made, so the model is ready without them (benchmarks/inference_startup.py).
+    import pandas as pd
+
+    from qmrflow.figures.overlay import overlay_grid, save_figure
+
     device = select_device(threads)
     x, table, affine = load_subject_crops(crops_path, table_path, subject, drop_inseparable=False)
     usable = table["separable"].astype(bool).to_numpy() | (not drop_inseparable)
