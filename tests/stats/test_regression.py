@@ -265,15 +265,51 @@ def test_to_rows_and_tidy():
         ("intercept", "estimate"), ("intercept", "se"), ("intercept", "t"),
         ("r_squared", "estimate"), ("adj_r_squared", "estimate"),
         ("f_statistic", "F"), ("f_statistic", "df1"), ("f_statistic", "df2"),
-        ("residual_sd", "estimate"),
+        ("residual_sd", "estimate"), ("pearson_r", "estimate"),
     ]  # fmt: skip
     assert pairs == expected + expected
-    assert table["n"].tolist() == [36] * 12 + [11] * 12
+    assert table["n"].tolist() == [36] * 13 + [11] * 13
     slope = table.iloc[0]
     assert slope["value"] == pytest.approx(NORRIS_CERTIFIED["slope"], rel=1e-9)
     assert slope["ci_low"] < slope["value"] < slope["ci_high"]
-    origin_intercept = table.iloc[15]
+    origin_intercept = table.iloc[16]
     assert (origin_intercept["measure"], origin_intercept["value"]) == ("intercept", 0.0)
     assert math.isnan(origin_intercept["ci_low"]) and math.isnan(origin_intercept["p"])
     assert origin_intercept["method"].startswith("intercept fixed at 0")
-    assert table.iloc[22]["value"] == 10  # df2 of NoInt1
+    assert table.iloc[23]["value"] == 10  # df2 of NoInt1
+    r_row, origin_r = table.iloc[12], table.iloc[25]
+    assert r_row["value"] == pytest.approx(stats.pearsonr(x, y).statistic, rel=1e-12)
+    assert math.isnan(r_row["p"]) and "slope's t test" in r_row["method"]
+    assert math.isnan(origin_r["value"]) and "not defined through the origin" in origin_r["method"]
+
+
+# ------------------------------------------------------------------------------------------
+# Pearson's r beside the regression
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slope", [0.7, -0.02, -3.0])
+def test_r_is_pearsons_correlation(slope):
+    rng = np.random.default_rng(21)
+    x = rng.uniform(0, 10, 30)
+    y = 1.0 + slope * x + rng.normal(size=30)
+    result = linear_regression(x, y)
+    reference = stats.pearsonr(x, y)
+    assert result.r == pytest.approx(reference.statistic, rel=1e-12)
+    assert math.copysign(1.0, result.r) == math.copysign(1.0, result.slope)
+    assert result.r**2 == pytest.approx(result.r_squared, rel=1e-10)
+    assert result.slope_p == pytest.approx(reference.pvalue, rel=1e-8)  # the same test
+    origin = linear_regression(x, y, through_origin=True)
+    assert math.isnan(origin.r)
+
+
+def test_r_with_dropped_pairs_and_exact_line():
+    result = linear_regression([1, 2, np.nan, 4, 5], [2.0, 1.0, 3.0, 0.5, 0.0], drop_missing=True)
+    assert result.r == pytest.approx(stats.pearsonr([1, 2, 4, 5], [2, 1, 0.5, 0]).statistic)
+    assert linear_regression([0, 1, 2, 3], [7, 5, 3, 1]).r == -1.0
+
+
+def test_existing_fields_construct_without_r():
+    fit = linear_regression([1, 2, 3, 4], [3.1, 4.9, 7.2, 8.8])
+    fields = {name: getattr(fit, name) for name in fit.__dataclass_fields__ if name != "r"}
+    assert math.isnan(RegressionResult(**fields).r)

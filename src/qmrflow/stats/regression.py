@@ -4,7 +4,8 @@ The fit is :class:`statsmodels.regression.linear_model.OLS`; this module validat
 input, fixes the conventions below, and returns plain numbers (no statsmodels object), so
 that results pickle, compare and turn into tidy rows. The test suite reproduces the NIST
 Statistical Reference Datasets for linear least squares (Norris, NoInt1, NoInt2) to a
-relative 1e-9.
+relative 1e-9. Several predictors: :func:`multiple_regression` (in :mod:`qmrflow.stats.ols`,
+re-exported here), which shares the fit (:func:`qmrflow.stats.ols.fit_ols`).
 
 Model with intercept, ``y = b0 + b1·x + e``
 -------------------------------------------
@@ -16,7 +17,9 @@ With ``Sxx = sum (x - x̄)²``, ``Sxy = sum (x - x̄)(y - ȳ)``, ``RSS = sum e²
     R² = 1 - RSS / TSS,   adj R² = 1 - (1 - R²)(n - 1)/(n - 2),   F = (TSS - RSS) / s²
 
 Intervals ``b ± t_{n-2} se(b)``, two-sided t tests of ``b = 0``, and ``F`` on 1 and
-``n - 2`` df (``F = t(b1)²``).
+``n - 2`` df (``F = t(b1)²``). Pearson's correlation is reported beside them,
+``r = Sxy / sqrt(Sxx Syy)`` (so ``r² = R²`` and ``r`` has the sign of ``b1``); its test of
+``rho = 0`` is the t test of the slope (:mod:`qmrflow.stats.correlation` gives its interval).
 
 Regression through the origin, ``y = b1·x + e``
 ------------------------------------------------
@@ -28,7 +31,8 @@ The intercept is fixed at exactly 0 (it has no standard error, interval or test)
 ``R²₀`` is the *uncentred* coefficient of determination (as R's ``summary.lm``, statsmodels
 and NIST use): it measures the fit against ``y = 0``, not against ``y = ȳ``, is usually
 much larger than a centred R², and the two must not be compared (Eisenhauer 2003, Teaching
-Statistics 25:76-80). ``F`` is on 1 and ``n - 1`` df.
+Statistics 25:76-80). ``F`` is on 1 and ``n - 1`` df. Pearson's ``r`` is not defined
+(it is about the centred fit, and ``sqrt(R²₀)`` is no correlation), so it is NaN.
 
 Bands for plots
 ---------------
@@ -58,7 +62,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.typing import ArrayLike
 from scipy.stats import t as t_dist
 
@@ -71,8 +74,20 @@ from qmrflow.stats._checks import (
     numeric_pairs,
     row,
 )
+from qmrflow.stats.ols import (
+    Coefficient,
+    MultipleRegressionResult,
+    fit_ols,
+    multiple_regression,
+)
 
-__all__ = ["RegressionResult", "linear_regression"]
+__all__ = [
+    "Coefficient",
+    "MultipleRegressionResult",
+    "RegressionResult",
+    "linear_regression",
+    "multiple_regression",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +125,9 @@ class RegressionResult:
         Human-readable description of model, intervals, R² type and tests.
     names
         Names of ``x`` and ``y``, for messages and plot labels.
+    r
+        Pearson's correlation of ``x`` and ``y`` (``r² = R²``, sign of the slope); NaN
+        through the origin, where it is not defined (see the module docstring).
     """
 
     slope: float
@@ -138,6 +156,7 @@ class RegressionResult:
     confidence: float
     method: str
     names: tuple[str, str] = ("x", "y")
+    r: float = NAN
 
     @property
     def df_resid(self) -> int:
@@ -149,7 +168,7 @@ class RegressionResult:
         return self.intercept + self.slope * np.asarray(x, dtype=float)
 
     def confidence_band(
-        self, x: ArrayLike, confidence: float | None = None
+        self, x: ArrayLike, *, confidence: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Pointwise confidence band ``(low, high)`` of the mean response at ``x``.
 
@@ -158,7 +177,7 @@ class RegressionResult:
         return self._band(x, confidence, new_observation=False)
 
     def prediction_band(
-        self, x: ArrayLike, confidence: float | None = None
+        self, x: ArrayLike, *, confidence: float | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Pointwise prediction band ``(low, high)`` for a new observation at ``x``."""
         return self._band(x, confidence, new_observation=True)
@@ -178,16 +197,22 @@ class RegressionResult:
         return fitted - half, fitted + half
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """Tidy rows: slope, intercept, R², adjusted R², F test and residual SD.
+        """Tidy rows: slope, intercept, R², adjusted R², F test, residual SD and Pearson's r.
 
         Slope and intercept get ``estimate`` (with CI and p), ``se`` and ``t`` rows; the F
-        test gets ``F`` (with p), ``df1`` and ``df2`` rows.
+        test gets ``F`` (with p), ``df1`` and ``df2`` rows; ``pearson_r`` an ``estimate`` row
+        without p (its test is the slope's) and NaN through the origin.
         """
         m, n = self.method, self.n
         if self.through_origin:
             intercept_method = f"intercept fixed at 0 (regression through the origin); {m}"
+            r_method = f"Pearson's r not defined through the origin (NaN); {m}"
         else:
             intercept_method = m
+            r_method = (
+                f"Pearson's r (sign of the slope, r² = R²; its test of rho = 0 is the slope's "
+                f"t test); {m}"
+            )
         return [
             row(
                 "slope",
@@ -226,6 +251,7 @@ class RegressionResult:
             row("f_statistic", "df1", self.f_df1, n=n, method=m),
             row("f_statistic", "df2", self.f_df2, n=n, method=m),
             row("residual_sd", "estimate", self.residual_sd, n=n, method=m),
+            row("pearson_r", "estimate", self.r, n=n, method=r_method),
         ]
 
 
@@ -240,8 +266,9 @@ def linear_regression(
 ) -> RegressionResult:
     """Ordinary least-squares regression of ``y`` on ``x`` (statsmodels OLS).
 
-    Kept whole (about 100 lines of code): one closed-form computation whose estimates,
-    intervals and tests share the same sums.
+    The fit is :func:`qmrflow.stats.ols.fit_ols`, shared with :func:`multiple_regression`
+    (which gives the same numbers for one predictor); this function adds the checks, the
+    slope/intercept naming, Pearson's r and the bands.
 
     Parameters
     ----------
@@ -261,8 +288,9 @@ def linear_regression(
     Returns
     -------
     RegressionResult
-        Coefficients with SE, t interval, t and two-sided p; R², adjusted R², F test and
-        residual SD; :meth:`~RegressionResult.predict` and the bands for plotting.
+        Coefficients with SE, t interval, t and two-sided p; R², adjusted R², F test,
+        residual SD and Pearson's r; :meth:`~RegressionResult.predict` and the bands for
+        plotting.
 
     Raises
     ------
@@ -295,28 +323,11 @@ def linear_regression(
         check_not_constant(ys, names[1])
 
     design = xs[:, None] if through_origin else np.column_stack([np.ones(n), xs])
-    # hasconst given explicitly: statsmodels would otherwise guess it from the columns.
-    model = sm.OLS(ys, design, hasconst=not through_origin)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # A perfect fit has RSS = 0: t and F are then ±inf (p = 0), which is the right limit.
-        fit = model.fit()
-        params = np.asarray(fit.params, dtype=float)
-        bse = np.asarray(fit.bse, dtype=float)
-        tvalues = np.asarray(fit.tvalues, dtype=float)
-        pvalues = np.asarray(fit.pvalues, dtype=float)
-        interval = np.asarray(fit.conf_int(alpha=1.0 - confidence), dtype=float)
-        cov = np.asarray(fit.cov_params(), dtype=float)
-        r_squared = float(fit.rsquared)
-        adj_r_squared = float(fit.rsquared_adj)
-        f_value = float(fit.fvalue)
-        f_p = float(fit.f_pvalue)
-    residual_sd = math.sqrt(float(fit.scale))
-    df_resid = round(float(fit.df_resid))
-    df_model = round(float(fit.df_model))
-    fitted = np.asarray(fit.fittedvalues, dtype=float)
-    # R's summary.lm criterion for an "essentially perfect fit": t, F and their p-values are
-    # then round-off (the estimates and R² are still right).
-    if fit.scale < (np.mean(fitted) ** 2 + np.var(fitted, ddof=1)) * 1e-30:
+    fit = fit_ols(ys, design, hasconst=not through_origin, confidence=confidence)
+    params, bse, tvalues, pvalues = fit.params, fit.bse, fit.tvalues, fit.pvalues
+    interval = fit.conf_int
+    df_resid = fit.df_resid
+    if fit.essentially_exact:
         logger.warning(
             "essentially perfect fit of %s on %s: t, F and p are dominated by round-off",
             names[1],
@@ -346,7 +357,7 @@ def linear_regression(
             "intercept_ci_high": float(interval[0, 1]),
             "intercept_t": float(tvalues[0]),
             "intercept_p": float(pvalues[0]),
-            "cov_intercept_slope": float(cov[0, 1]),
+            "cov_intercept_slope": float(fit.cov[0, 1]),
         }
     return RegressionResult(
         slope=float(params[slope_index]),
@@ -355,21 +366,29 @@ def linear_regression(
         slope_ci_high=float(interval[slope_index, 1]),
         slope_t=float(tvalues[slope_index]),
         slope_p=float(pvalues[slope_index]),
-        r_squared=r_squared,
-        adj_r_squared=adj_r_squared,
-        f=f_value,
-        f_df1=df_model,
+        r_squared=fit.r_squared,
+        adj_r_squared=fit.adj_r_squared,
+        f=fit.f,
+        f_df1=fit.df_model,
         f_df2=df_resid,
-        f_p=f_p,
-        residual_sd=residual_sd,
+        f_p=fit.f_p,
+        residual_sd=math.sqrt(fit.scale),
         n=n,
         n_dropped=pairs.n_dropped,
         through_origin=through_origin,
         confidence=confidence,
         method=_method_text(names, through_origin, confidence, df_resid, pairs.n_dropped),
         names=(names[0], names[1]),
+        r=NAN if through_origin else _pearson_r(xs, ys),
         **intercept_fields,
     )
+
+
+def _pearson_r(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r from the normalised centred values (as :func:`scipy.stats.pearsonr`)."""
+    xc, yc = x - x.mean(), y - y.mean()
+    r = float(np.dot(xc / np.linalg.norm(xc), yc / np.linalg.norm(yc)))
+    return min(1.0, max(-1.0, r))
 
 
 def _method_text(
