@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from statsmodels.stats.contingency_tables import Table2x2
 
 from qmrflow.stats import Proportion, diagnostic_metrics, wilson_ci
+from qmrflow.stats.diagnostic import clopper_pearson_ci, diagnostic_odds_ratio
 
 
 def _labels(tp: int, fp: int, fn: int, tn: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,10 +72,10 @@ def _wilson_closed_form(k: int, n: int, z: float) -> tuple[float, float]:
 )
 def test_wilson_properties(n, frac, confidence):
     k = round(frac * n)
-    low, high = wilson_ci(k, n, confidence)
+    low, high = wilson_ci(k, n, confidence=confidence)
     assert 0.0 <= low <= k / n <= high <= 1.0
     # Mirror symmetry: failures have the reflected interval.
-    mirror = wilson_ci(n - k, n, confidence)
+    mirror = wilson_ci(n - k, n, confidence=confidence)
     assert low == pytest.approx(1 - mirror[1], abs=1e-12)
     assert high == pytest.approx(1 - mirror[0], abs=1e-12)
     from scipy.stats import norm
@@ -82,21 +84,81 @@ def test_wilson_properties(n, frac, confidence):
     assert (low, high) == pytest.approx(ref, abs=1e-12)
 
 
+@pytest.mark.parametrize("interval", [wilson_ci, clopper_pearson_ci])
 @pytest.mark.parametrize(
-    ("args", "match"),
+    ("args", "confidence", "match"),
     [
-        ((5, 0), "n must be at least 1"),
-        ((6, 5), "successes must be between 0 and n"),
-        ((-1, 5), "successes must be a non-negative integer"),
-        ((1.5, 5), "successes must be a non-negative integer"),
-        ((1, "5"), "n must be a non-negative integer"),
-        ((1, 5, 1.0), "confidence must be in"),
-        ((1, 5, 0), "confidence must be in"),
+        ((5, 0), 0.95, "n must be at least 1"),
+        ((6, 5), 0.95, "successes must be between 0 and n"),
+        ((-1, 5), 0.95, "successes must be a non-negative integer"),
+        ((1.5, 5), 0.95, "successes must be a non-negative integer"),
+        ((1, "5"), 0.95, "n must be a non-negative integer"),
+        ((1, 5), 1.0, "confidence must be in"),
+        ((1, 5), 0, "confidence must be in"),
     ],
 )
-def test_wilson_rejects_bad_input(args, match):
+def test_proportion_intervals_reject_bad_input(interval, args, confidence, match):
     with pytest.raises(ValueError, match=match):
-        wilson_ci(*args)
+        interval(*args, confidence=confidence)
+
+
+def test_confidence_by_position_is_deprecated_but_works():
+    with pytest.warns(DeprecationWarning, match="passing confidence by position is deprecated"):
+        assert wilson_ci(54, 86, 0.9) == wilson_ci(54, 86, confidence=0.9)
+    with pytest.warns(DeprecationWarning, match="Proportion.from_counts"):
+        old = Proportion.from_counts(54, 86, 0.9)
+    assert old == Proportion.from_counts(54, 86, confidence=0.9)
+    y_true, y_pred = _labels(tp=20, fp=15, fn=10, tn=55)
+    with pytest.warns(DeprecationWarning, match="diagnostic_metrics"):
+        old_metrics = diagnostic_metrics(y_true, y_pred, 0.9)
+    assert _same_rows(old_metrics, diagnostic_metrics(y_true, y_pred, confidence=0.9))
+    with pytest.raises(TypeError, match="multiple values for argument 'confidence'"):
+        wilson_ci(54, 86, 0.9, confidence=0.9)
+
+
+# ------------------------------------------------------------------------------------------
+# Clopper-Pearson ("exact") interval
+# ------------------------------------------------------------------------------------------
+
+
+def test_clopper_pearson_reproduces_r_binom_test_example():
+    # R, ?binom.test: binom.test(c(682, 243), p = 3/4) (Mendel's peas, 682 of 925):
+    # "95 percent confidence interval: 0.7076683 0.7654066".
+    low, high = clopper_pearson_ci(682, 925)
+    assert round(low, 7) == pytest.approx(0.7076683, abs=1e-12)
+    assert round(high, 7) == pytest.approx(0.7654066, abs=1e-12)
+
+
+def test_clopper_pearson_is_the_beta_quantile_interval():
+    from scipy.stats import beta
+
+    for k, n in ((0, 20), (1, 29), (81, 263), (20, 20)):
+        low, high = clopper_pearson_ci(k, n, confidence=0.9)
+        assert low == pytest.approx(beta.ppf(0.05, k, n - k + 1) if k else 0.0, abs=1e-10)
+        assert high == pytest.approx(beta.isf(0.05, k + 1, n - k) if k < n else 1.0, abs=1e-10)
+        # Exact intervals are wider than Wilson's (conservative coverage) in these cases.
+        wilson = wilson_ci(k, n, confidence=0.9)
+        assert low <= wilson[0] and high >= wilson[1]
+
+
+def test_interval_choice_is_recorded_in_proportion_and_rows():
+    prop = Proportion.from_counts(682, 925, interval="clopper-pearson")
+    assert prop.interval == "clopper-pearson"
+    assert (prop.ci_low, prop.ci_high) == clopper_pearson_ci(682, 925)
+    assert "Clopper-Pearson" in prop.to_row("p")["method"]
+    assert Proportion.from_counts(682, 925).interval == "wilson"
+    result = diagnostic_metrics(*_labels(tp=231, fp=32, fn=27, tn=54), interval="clopper-pearson")
+    assert result.interval == "clopper-pearson"
+    assert (result.specificity.ci_low, result.specificity.ci_high) == clopper_pearson_ci(54, 86)
+    proportions = {"accuracy", "sensitivity", "specificity", "ppv", "npv"}
+    proportions |= {"apparent_prevalence", "true_prevalence"}
+    for r in result.to_rows():
+        if r["measure"] in proportions:
+            assert "Clopper-Pearson" in r["method"], r["measure"]
+    with pytest.raises(ValueError, match="interval must be one of"):
+        diagnostic_metrics([1, 0], [1, 0], interval="exact")
+    with pytest.raises(ValueError, match="interval must be one of"):
+        Proportion.from_counts(1, 2, interval="wald")
 
 
 def test_proportion_with_empty_denominator_is_nan_not_an_error():
@@ -167,7 +229,7 @@ def test_likelihood_ratio_formula():
     assert result.lr_positive.estimate == pytest.approx(sens / (1 - spec))
     assert result.lr_negative.estimate == pytest.approx((1 - sens) / spec)
     se = math.sqrt(1 / 20 - 1 / 30 + 1 / 15 - 1 / 70)
-    assert result.lr_positive.se_log == pytest.approx(se)
+    assert result.lr_positive.log_se == pytest.approx(se)
     assert math.log(result.lr_positive.ci_high / result.lr_positive.estimate) == pytest.approx(
         1.959963984540054 * se
     )
@@ -210,7 +272,7 @@ def test_to_rows_layout():
     measures = [r["measure"] for r in rows]
     assert measures == [
         "tp", "fp", "tn", "fn", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
-        "lr_positive", "lr_negative",
+        "lr_positive", "lr_negative", "dor", "apparent_prevalence", "true_prevalence",
     ]  # fmt: skip
     keys = {"measure", "statistic", "value", "ci_low", "ci_high", "p", "n", "method"}
     assert all(set(r) == keys for r in rows)
@@ -254,3 +316,110 @@ def test_metrics_are_permutation_invariant_and_consistent(pairs, seed):
     lr = result.lr_positive
     if math.isfinite(lr.ci_low):
         assert lr.ci_low <= lr.estimate <= lr.ci_high
+
+
+def test_ratio_se_log_is_a_deprecated_alias_of_log_se():
+    lr = diagnostic_metrics(*_labels(tp=20, fp=15, fn=10, tn=55)).lr_positive
+    with pytest.warns(DeprecationWarning, match=r"RatioEstimate.se_log is deprecated, use .log_se"):
+        assert lr.se_log == lr.log_se
+
+
+# ------------------------------------------------------------------------------------------
+# Diagnostic odds ratio and prevalences
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tp", "fp", "fn", "tn"), [(20, 15, 10, 55), (15, 5, 8, 52), (231, 32, 27, 54)]
+)
+def test_dor_equals_lr_ratio_and_statsmodels_log_method(tp, fp, fn, tn):
+    result = diagnostic_metrics(*_labels(tp=tp, fp=fp, fn=fn, tn=tn), confidence=0.9)
+    dor = result.dor
+    assert dor.estimate == pytest.approx(tp * tn / (fp * fn), rel=1e-12)
+    assert dor.estimate == pytest.approx(
+        result.lr_positive.estimate / result.lr_negative.estimate, rel=1e-12
+    )
+    # Independent computation: statsmodels' 2x2 table (rows: diseased, healthy).
+    table = Table2x2(np.array([[tp, fn], [fp, tn]]))
+    assert dor.estimate == pytest.approx(table.oddsratio, rel=1e-12)
+    assert dor.log_se == pytest.approx(table.log_oddsratio_se, rel=1e-12)
+    low, high = table.oddsratio_confint(alpha=0.1, method="normal")
+    assert (dor.ci_low, dor.ci_high) == pytest.approx((low, high), rel=1e-12)
+    assert "Haldane" not in dor.method
+    # The liver-scan table of Altman & Bland (1994): DOR = 231·54 / (32·27).
+    if (tp, fp, fn, tn) == (231, 32, 27, 54):
+        assert dor.estimate == pytest.approx(14.4375)
+
+
+def test_dor_with_a_zero_cell_adds_one_half_to_every_cell():
+    result = diagnostic_metrics(*_labels(tp=8, fp=0, fn=2, tn=10))
+    dor = result.dor
+    assert dor.estimate == pytest.approx(8.5 * 10.5 / (0.5 * 2.5))
+    assert dor.log_se == pytest.approx(math.sqrt(1 / 8.5 + 1 / 0.5 + 1 / 2.5 + 1 / 10.5))
+    # statsmodels' shift_zeros replaces only the zero cells by 0.5; Haldane-Anscombe adds 0.5
+    # to every cell, so hand statsmodels the corrected table.
+    table = Table2x2(np.array([[8, 2], [0, 10]]) + 0.5, shift_zeros=False)
+    assert (dor.ci_low, dor.ci_high) == pytest.approx(
+        table.oddsratio_confint(method="normal"), rel=1e-12
+    )
+    assert "Haldane-Anscombe" in dor.method and "0.5" in dor.method
+    rows = {r["measure"]: r for r in result.to_rows()}
+    assert "Haldane-Anscombe" in rows["dor"]["method"]
+    assert "Haldane" not in rows["lr_positive"]["method"]
+    # A row or column of the table empty: 0/0, reported as NaN.
+    for cells in ((0, 0, 3, 4), (0, 3, 0, 4), (3, 0, 4, 0), (3, 4, 0, 0)):
+        empty = diagnostic_odds_ratio(*cells)
+        assert math.isnan(empty.estimate) and math.isnan(empty.ci_low)
+        assert "undefined" in empty.method
+    with pytest.raises(ValueError, match="fn must be a non-negative integer"):
+        diagnostic_odds_ratio(1, 2, -3, 4)
+
+
+def test_prevalences():
+    result = diagnostic_metrics(*_labels(tp=231, fp=32, fn=27, tn=54))
+    assert result.apparent_prevalence.estimate == pytest.approx(263 / 344)
+    assert result.true_prevalence.estimate == pytest.approx(258 / 344)
+    assert (result.true_prevalence.successes, result.true_prevalence.n) == (258, 344)
+    low_high = (result.apparent_prevalence.ci_low, result.apparent_prevalence.ci_high)
+    assert low_high == wilson_ci(263, 344)
+    rows = {r["measure"]: r for r in result.to_rows()}
+    assert rows["true_prevalence"]["value"] == pytest.approx(258 / 344)
+    assert rows["apparent_prevalence"]["n"] == 344
+
+
+# ------------------------------------------------------------------------------------------
+# The positive label
+# ------------------------------------------------------------------------------------------
+
+
+def test_string_labels_with_positive_match_0_1_labels():
+    y_true, y_pred = _labels(tp=20, fp=15, fn=10, tn=55)
+    names = np.array(["control", "DMD"])
+    labelled = diagnostic_metrics(names[y_true], names[y_pred], positive="DMD")
+    plain = diagnostic_metrics(y_true, y_pred)
+    assert (labelled.tp, labelled.fp, labelled.fn, labelled.tn) == (20, 15, 10, 55)
+    assert labelled.positive == "DMD"
+    for a, b in zip(labelled.to_rows(), plain.to_rows(), strict=True):
+        assert a["measure"] == b["measure"]
+        assert a["value"] == pytest.approx(b["value"], nan_ok=True)
+    assert "positive class 'DMD'" in labelled.to_rows()[0]["method"]
+    # positive=0 swaps the roles of the classes.
+    swapped = diagnostic_metrics(y_true, y_pred, positive=0)
+    assert (swapped.tp, swapped.tn) == (55, 20)
+    # A decision vector that never says "DMD" is fine when y_true does.
+    never = diagnostic_metrics(["DMD", "control"], ["control", "control"], positive="DMD")
+    assert never.tp == 0 and never.tn == 1
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred", "positive", "match"),
+    [
+        (["DMD", "control"], ["DMD", "control"], "dmd", "positive='dmd' is not among the labels"),
+        (["DMD", "BMD", "control"], ["DMD"] * 3, "DMD", "y_true must have at most two distinct"),
+        (["DMD", "control"], ["DMD", "healthy"], "DMD", "more than one negative label"),
+        (["DMD", "control"], ["DMD", "control"], None, "pass positive=<label>"),
+    ],
+)
+def test_positive_label_errors_are_named(y_true, y_pred, positive, match):
+    with pytest.raises(ValueError, match=match):
+        diagnostic_metrics(y_true, y_pred, positive=positive)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from qmrflow.stats import delong_test, roc_curve_auc
+from qmrflow.stats.roc import hanley_mcneil_se
 
 # ------------------------------------------------------------------------------------------
 # Published example 1: pROC's aSAH data set (Turck et al. 2010, Intensive Care Med 36:107-115;
@@ -78,11 +80,11 @@ def test_auc_and_delong_ci_reproduce_proc_asah(marker, auc, low, high):
 
 def test_paired_delong_test_reproduces_proc_roc_test_asah():
     result = delong_test(_asah("POOR"), _asah("S100B"), _asah("WFNS"))
-    assert round(result.auc_a, 4) == pytest.approx(0.7314)
-    assert round(result.auc_b, 4) == pytest.approx(0.8237)
+    assert round(result.auc_x, 4) == pytest.approx(0.7314)
+    assert round(result.auc_y, 4) == pytest.approx(0.8237)
     assert round(result.z, 3) == pytest.approx(-2.209)
     assert round(result.p, 5) == pytest.approx(0.02718)
-    assert result.difference == pytest.approx(result.auc_a - result.auc_b)
+    assert result.difference == pytest.approx(result.auc_x - result.auc_y)
     assert result.ci_low < result.difference < result.ci_high < 0
 
 
@@ -111,7 +113,7 @@ def test_reproduces_hanley_mcneil_1982_rating_example():
     result = roc_curve_auc(*_hanley_mcneil())
     assert round(result.auc, 3) == pytest.approx(0.893)  # Hanley & McNeil 1982
     assert round(result.auc, 4) == pytest.approx(0.8932)  # Stata [R] roctab
-    assert round(result.auc_se, 4) == pytest.approx(0.0307)
+    assert round(result.se, 4) == pytest.approx(0.0307)
     assert round(result.ci_low, 5) == pytest.approx(0.83295)
     assert round(result.ci_high, 5) == pytest.approx(0.95339)
     assert (result.n_positive, result.n_negative) == (51, 58)
@@ -150,8 +152,8 @@ def test_fast_delong_equals_brute_force_with_ties(seed):
     ra, rb = roc_curve_auc(truth, a), roc_curve_auc(truth, b)
     assert ra.auc == pytest.approx(aucs[0], abs=1e-12)
     assert rb.auc == pytest.approx(aucs[1], abs=1e-12)
-    assert ra.auc_se == pytest.approx(math.sqrt(cov[0, 0]), rel=1e-10)
-    assert rb.auc_se == pytest.approx(math.sqrt(cov[1, 1]), rel=1e-10)
+    assert ra.se == pytest.approx(math.sqrt(cov[0, 0]), rel=1e-10)
+    assert rb.se == pytest.approx(math.sqrt(cov[1, 1]), rel=1e-10)
     test = delong_test(truth, a, b)
     expected_se = math.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     assert test.se == pytest.approx(expected_se, rel=1e-10)
@@ -180,11 +182,11 @@ def test_binary_reader_auc_is_mean_of_sensitivity_and_specificity():
 
 def test_degenerate_cases_do_not_crash():
     separated = roc_curve_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
-    assert separated.auc == 1.0 and separated.auc_se == 0.0
+    assert separated.auc == 1.0 and separated.se == 0.0
     assert separated.ci_low == separated.ci_high == 1.0
     single_positive = roc_curve_auc([0, 0, 0, 1], [0.1, 0.2, 0.8, 0.9])
     assert single_positive.auc == 1.0
-    assert math.isnan(single_positive.auc_se) and math.isnan(single_positive.ci_low)
+    assert math.isnan(single_positive.se) and math.isnan(single_positive.ci_low)
     with pytest.raises(ValueError, match="at least 2 cases of each class"):
         delong_test([0, 0, 0, 1], [0.1, 0.2, 0.8, 0.9], [0.3, 0.2, 0.1, 0.9])
     same = delong_test([0, 1, 0, 1, 1], [0.1, 0.7, 0.4, 0.3, 0.9], [0.1, 0.7, 0.4, 0.3, 0.9])
@@ -196,8 +198,19 @@ def test_to_rows():
     estimate = rows[0]
     assert (estimate["measure"], estimate["statistic"], estimate["n"]) == ("auc", "estimate", 109)
     assert "DeLong" in estimate["method"]
-    assert [r["statistic"] for r in rows] == ["estimate", "se", "count", "count"]
+    assert [r["statistic"] for r in rows] == [
+        "estimate",
+        "se",
+        "se_hanley_mcneil",
+        "count",
+        "count",
+    ]
+    hanley = rows[2]
+    assert hanley["measure"] == "auc" and "Hanley & McNeil" in hanley["method"]
+    assert round(hanley["value"], 3) == pytest.approx(0.032)
+    assert hanley["ci_low"] < estimate["value"] < hanley["ci_high"]
     test_rows = delong_test(_asah("POOR"), _asah("S100B"), _asah("WFNS")).to_rows()
+    assert [r["measure"] for r in test_rows][:2] == ["auc_x", "auc_y"]
     diff = next(r for r in test_rows if r["measure"] == "auc_difference")
     assert diff["p"] == pytest.approx(0.02718, abs=5e-6)
 
@@ -221,9 +234,9 @@ def test_roc_rejects_bad_input(y_true, scores, match):
 
 
 def test_delong_test_names_the_bad_score_vector():
-    with pytest.raises(ValueError, match="scores_b contains 1 missing"):
+    with pytest.raises(ValueError, match=r"^y contains 1 missing"):
         delong_test([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], [0.1, np.nan, 0.3, 0.4])
-    with pytest.raises(ValueError, match="y_true and scores_a must have the same length"):
+    with pytest.raises(ValueError, match="y_true and x must have the same length"):
         delong_test([0, 1, 0, 1], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4])
 
 
@@ -244,7 +257,7 @@ def test_roc_properties(cases, seed):
     # Reversing the score direction mirrors the AUC; the DeLong SE is unchanged.
     flipped = roc_curve_auc(truth, -scores)
     assert flipped.auc == pytest.approx(1 - base.auc, abs=1e-12)
-    assert flipped.auc_se == pytest.approx(base.auc_se, abs=1e-12)
+    assert flipped.se == pytest.approx(base.se, abs=1e-12)
     # Swapping the class labels does the same.
     swapped = roc_curve_auc(1 - truth, scores)
     assert swapped.auc == pytest.approx(1 - base.auc, abs=1e-12)
@@ -252,7 +265,7 @@ def test_roc_properties(cases, seed):
     order = np.random.default_rng(seed).permutation(truth.size)
     permuted = roc_curve_auc(truth[order], scores[order])
     assert permuted.auc == pytest.approx(base.auc, abs=1e-12)
-    assert permuted.auc_se == pytest.approx(base.auc_se, abs=1e-12)
+    assert permuted.se == pytest.approx(base.se, abs=1e-12)
     transformed = roc_curve_auc(truth, np.exp(scores / 3.0))
     assert transformed.auc == pytest.approx(base.auc, abs=1e-12)
     assert 0.0 <= base.ci_low <= base.auc <= base.ci_high <= 1.0
@@ -268,3 +281,136 @@ def test_delong_test_is_antisymmetric(cases, shift):
     assert ab.difference == pytest.approx(-ba.difference, abs=1e-12)
     assert ab.se == pytest.approx(ba.se, abs=1e-12)
     assert ab.p == pytest.approx(ba.p, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# Hanley & McNeil (1982) standard error
+# ------------------------------------------------------------------------------------------
+
+
+def test_hanley_mcneil_se_reproduces_the_published_ct_example():
+    # Hanley & McNeil (1982), Radiology 143:29-36: 51 abnormal and 58 normal CT images,
+    # area 0.893, SE 0.032 (printed to 3 decimals).
+    truth, scores = _hanley_mcneil()
+    result = roc_curve_auc(truth, scores)
+    assert round(result.hanley_mcneil_se, 3) == pytest.approx(0.032)
+    a = result.auc  # 0.89317, which the paper prints as 0.893
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    expected = math.sqrt((a * (1 - a) + 50 * (q1 - a * a) + 57 * (q2 - a * a)) / (51 * 58))
+    assert result.hanley_mcneil_se == pytest.approx(expected, rel=1e-12)
+    assert hanley_mcneil_se(a, 51, 58) == result.hanley_mcneil_se
+    # From the printed, rounded area the formula gives 0.03251: 0.032 up to the rounding of A
+    # (the SE changes by about 0.00003 between A = 0.8932 and A = 0.893).
+    assert hanley_mcneil_se(0.893, 51, 58) == pytest.approx(0.032, abs=0.0006)
+    z = 1.959963984540054
+    assert result.hanley_mcneil_ci_low == pytest.approx(a - z * result.hanley_mcneil_se)
+    assert result.hanley_mcneil_ci_high == pytest.approx(a + z * result.hanley_mcneil_se)
+    # Beside DeLong's SE (0.0307, Stata), the exponential approximation is a little larger.
+    assert result.hanley_mcneil_se > result.se
+
+
+@pytest.mark.parametrize("auc", [0.5, 0.7, 0.893, 0.99])
+def test_hanley_mcneil_se_shrinks_as_the_sample_grows(auc):
+    sizes = [(5, 5), (10, 12), (51, 58), (200, 300), (5000, 5000)]
+    ses = [hanley_mcneil_se(auc, m, n) for m, n in sizes]
+    assert all(a > b for a, b in itertools.pairwise(ses))
+    # Roughly 1/sqrt(n): quadrupling both classes about halves the SE.
+    assert hanley_mcneil_se(auc, 400, 400) == pytest.approx(
+        hanley_mcneil_se(auc, 100, 100) / 2, rel=0.02
+    )
+    # At A = 0.5 the Q's give var = (1/12)(m + n + 1)/(m·n): the Mann-Whitney null variance.
+    if auc == 0.5:
+        assert ses[2] == pytest.approx(math.sqrt((51 + 58 + 1) / (12 * 51 * 58)))
+
+
+def test_hanley_mcneil_se_edges_and_bad_input():
+    assert hanley_mcneil_se(1.0, 10, 10) == 0.0
+    assert hanley_mcneil_se(0.0, 10, 10) == 0.0
+    assert hanley_mcneil_se(0.8, 1, 1) == pytest.approx(math.sqrt(0.8 * 0.2))
+    for bad, match in (
+        ((1.2, 5, 5), "auc must be in"),
+        ((math.nan, 5, 5), "auc must be in"),
+        (("high", 5, 5), "auc must be a number"),
+        ((0.8, 0, 5), "n_positive must be at least 1"),
+        ((0.8, 5, 2.5), "n_negative must be a non-negative integer"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            hanley_mcneil_se(*bad)
+
+
+# ------------------------------------------------------------------------------------------
+# The positive label
+# ------------------------------------------------------------------------------------------
+
+
+def test_string_labels_with_positive_match_0_1_labels():
+    poor = _asah("POOR").astype(int)
+    outcome = np.array(["Good", "Poor"])[poor]
+    labelled = roc_curve_auc(outcome, _asah("S100B"), positive="Poor")
+    plain = roc_curve_auc(poor, _asah("S100B"))
+    assert (labelled.auc, labelled.se, labelled.ci_low) == (plain.auc, plain.se, plain.ci_low)
+    assert (labelled.n_positive, labelled.n_negative, labelled.n) == (41, 72, 113)
+    assert labelled.positive == "Poor"
+    assert "'Poor'" in labelled.to_rows()[3]["method"]
+    np.testing.assert_array_equal(labelled.tpr, plain.tpr)
+    # Naming the other class as positive mirrors the AUC.
+    good = roc_curve_auc(outcome, _asah("S100B"), positive="Good")
+    assert good.auc == pytest.approx(1 - plain.auc)
+    test = delong_test(outcome, _asah("S100B"), _asah("WFNS"), positive="Poor")
+    assert round(test.z, 3) == pytest.approx(-2.209)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "positive", "match"),
+    [
+        (["DMD", "control", "DMD"], "dmd", "positive='dmd' is not among the labels of y_true"),
+        (["DMD", "BMD", "control"], "DMD", "y_true must have at most two distinct labels"),
+        (["DMD", "DMD", "DMD"], "DMD", "y_true contains only the positive class 'DMD'"),
+        (["DMD", "control", "DMD"], None, "pass positive=<label>"),
+        ([0, 1, 2], None, "pass positive=<label>"),
+    ],
+)
+def test_positive_label_errors_are_named(y_true, positive, match):
+    with pytest.raises(ValueError, match=match):
+        roc_curve_auc(y_true, [0.1, 0.2, 0.3], positive=positive)
+
+
+# ------------------------------------------------------------------------------------------
+# Deprecated names
+# ------------------------------------------------------------------------------------------
+
+
+def test_auc_se_is_a_deprecated_alias_of_se():
+    result = roc_curve_auc(*_hanley_mcneil())
+    with pytest.warns(DeprecationWarning, match=r"RocResult.auc_se is deprecated, use .se"):
+        assert result.auc_se == result.se
+
+
+def test_auc_a_and_auc_b_are_deprecated_aliases():
+    result = delong_test(_asah("POOR"), _asah("S100B"), _asah("WFNS"))
+    with pytest.warns(DeprecationWarning, match=r"auc_a is deprecated, use .auc_x"):
+        assert result.auc_a == result.auc_x
+    with pytest.warns(DeprecationWarning, match=r"auc_b is deprecated, use .auc_y"):
+        assert result.auc_b == result.auc_y
+
+
+def test_scores_a_and_scores_b_are_deprecated_arguments():
+    new = delong_test(_asah("POOR"), x=_asah("S100B"), y=_asah("WFNS"))
+    with pytest.warns(DeprecationWarning) as record:
+        old = delong_test(_asah("POOR"), scores_a=_asah("S100B"), scores_b=_asah("WFNS"))
+    messages = " | ".join(str(w.message) for w in record)
+    assert "argument 'scores_a' is deprecated, use 'x'" in messages
+    assert "argument 'scores_b' is deprecated, use 'y'" in messages
+    assert (old.auc_x, old.auc_y, old.p) == (new.auc_x, new.auc_y, new.p)
+    with pytest.raises(TypeError, match="got both 'scores_a'"):
+        delong_test(_asah("POOR"), _asah("S100B"), scores_a=_asah("S100B"), x=_asah("S100B"))
+
+
+def test_confidence_by_position_is_deprecated_but_works():
+    truth, scores = _hanley_mcneil()
+    with pytest.warns(DeprecationWarning, match="passing confidence by position"):
+        old = roc_curve_auc(truth, scores, 0.9)
+    assert old.ci_low == roc_curve_auc(truth, scores, confidence=0.9).ci_low
+    with pytest.warns(DeprecationWarning, match="passing confidence by position"):
+        old_test = delong_test(_asah("POOR"), _asah("S100B"), _asah("WFNS"), 0.9)
+    assert old_test.confidence == 0.9

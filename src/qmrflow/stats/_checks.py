@@ -120,9 +120,24 @@ def check_same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) ->
         )
 
 
-def binary_labels(values: ArrayLike, name: str) -> np.ndarray:
-    """Boolean array from labels that must all be 0 or 1 (bools accepted)."""
+def binary_labels(values: ArrayLike, name: str, *, positive: Any = None) -> np.ndarray:
+    """Boolean array of "is positive" from binary labels.
+
+    With ``positive=None`` the labels must all be 0 or 1 (bools accepted; 1 = positive).
+    Otherwise ``positive`` is the label of the positive class and the labels may be of any
+    type (e.g. ``"DMD"``/``"control"``), with at most two distinct values. Whether
+    ``positive`` occurs at all is left to the caller (a decision vector may lack it).
+    """
     array = as_1d(values, name)
+    if positive is not None:
+        labels = pd.unique(array)
+        if labels.size > 2:
+            raise ValueError(
+                f"{name} must have at most two distinct labels (positive={positive!r} and one "
+                f"other); found {labels.size}: {labels[:5].tolist()}"
+            )
+        return np.asarray(array == positive, dtype=bool)
+    hint = "; pass positive=<label> to name the positive class"
     if array.dtype.kind == "b":
         return array
     if array.dtype.kind not in "iuf":
@@ -130,14 +145,14 @@ def binary_labels(values: ArrayLike, name: str) -> np.ndarray:
             array = array.astype(float)
         except (TypeError, ValueError):
             raise ValueError(
-                f"{name} must contain only the labels 0 and 1, got dtype {array.dtype}"
+                f"{name} must contain only the labels 0 and 1, got dtype {array.dtype}{hint}"
             ) from None
     bad = (array != 0) & (array != 1)
     if bad.any():
         offending = np.unique(array[bad])[:5]
         raise ValueError(
             f"{name} must contain only the labels 0 and 1 (1 = positive); "
-            f"found {offending.tolist()}"
+            f"found {offending.tolist()}{hint}"
         )
     return array == 1
 

@@ -1,4 +1,4 @@
-"""Empirical ROC curve, AUC with DeLong confidence interval, and the paired DeLong test.
+"""Empirical ROC curve, AUC with DeLong (and Hanley-McNeil) intervals, and the paired DeLong test.
 
 The AUC is the Mann-Whitney probability ``P(score_pos > score_neg) + 0.5·P(tie)``. Its variance
 is the nonparametric estimator of DeLong, DeLong & Clarke-Pearson (1988, Biometrics
@@ -13,7 +13,18 @@ computed with the O(N log N) midrank algorithm of Sun & Xu (2014, IEEE Signal Pr
 scipy, scikit-learn nor statsmodels implements DeLong's variance or test. The implementation
 reproduces the values R's pROC documents for its ``aSAH`` data set (see tests/stats/test_roc.py).
 
+Beside DeLong's, the AUC carries the standard error of Hanley & McNeil (1982, Radiology
+143:29-36), which assumes exponential score distributions:
+
+    Q1 = A / (2 - A),   Q2 = 2A² / (1 + A)
+    SE² = [A(1 - A) + (m - 1)(Q1 - A²) + (n - 1)(Q2 - A²)] / (m·n)
+
+(m positive, n negative cases); see :func:`hanley_mcneil_se`.
+
 Confidence intervals are Wald intervals ``AUC ± z·SE`` truncated to [0, 1].
+
+Labels are 0/1 (or booleans, 1 positive) unless ``positive=`` names the label of a positive
+case, e.g. ``positive="DMD"`` for ``"DMD"``/``"control"`` labels.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_curve
@@ -31,20 +43,27 @@ from sklearn.metrics import roc_curve
 from qmrflow.stats._checks import (
     NAN,
     as_1d,
+    as_count,
     binary_labels,
     check_confidence,
     check_same_length,
     critical_z,
     row,
 )
+from qmrflow.stats._compat import DeprecatedAlias, keyword_only_since, renamed_arguments
+from qmrflow.stats.diagnostic import _plain
 
-__all__ = ["DelongTestResult", "RocResult", "delong_test", "roc_curve_auc"]
+__all__ = ["DelongTestResult", "RocResult", "delong_test", "hanley_mcneil_se", "roc_curve_auc"]
 
 logger = logging.getLogger(__name__)
 
 AUC_METHOD = (
     "Mann-Whitney AUC; DeLong et al. (1988) variance via Sun & Xu (2014) midranks; "
     "Wald CI truncated to [0, 1]"
+)
+HANLEY_MCNEIL_METHOD = (
+    "Hanley & McNeil (1982) SE of the AUC (Q1 = A/(2-A), Q2 = 2A²/(1+A)); "
+    "ci_low/ci_high: Wald CI of the AUC from this SE, truncated to [0, 1]"
 )
 DELONG_TEST_METHOD = "paired DeLong et al. (1988) test of two correlated AUCs; two-sided z test"
 
@@ -55,9 +74,57 @@ def _readonly(array: ArrayLike) -> np.ndarray:
     return out
 
 
+def _wald(auc: float, se: float, confidence: float) -> tuple[float, float]:
+    """``auc ∓ z·se`` truncated to [0, 1]; NaN when ``se`` is NaN."""
+    half = critical_z(confidence) * se
+    if not np.isfinite(half):
+        return NAN, NAN
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def hanley_mcneil_se(auc: float, n_positive: int, n_negative: int) -> float:
+    """Hanley & McNeil (1982) standard error of an AUC.
+
+    Parameters
+    ----------
+    auc
+        Area under the ROC curve ``A``, in [0, 1].
+    n_positive, n_negative
+        Number of positive (abnormal, ``m``) and negative (normal, ``n``) cases, each >= 1.
+
+    Returns
+    -------
+    float
+        ``sqrt([A(1-A) + (m-1)(Q1-A²) + (n-1)(Q2-A²)] / (m·n))`` with ``Q1 = A/(2-A)`` and
+        ``Q2 = 2A²/(1+A)`` (Hanley & McNeil 1982, Radiology 143:29-36, Table 1 / eq. 2). The
+        Q's come from an exponential model of the scores, derived for ``A >= 0.5``; unlike
+        DeLong's SE it is not symmetric under ``A -> 1 - A``. 0 at ``A`` = 0 or 1.
+
+    Raises
+    ------
+    ValueError
+        ``auc`` not a number in [0, 1], or a class size that is not an integer >= 1.
+    """
+    try:
+        a = float(auc)
+    except (TypeError, ValueError):
+        raise ValueError(f"auc must be a number in [0, 1], got {auc!r}") from None
+    if not 0.0 <= a <= 1.0:  # also rejects NaN
+        raise ValueError(f"auc must be in [0, 1], got {auc!r}")
+    m = as_count(n_positive, "n_positive")
+    n = as_count(n_negative, "n_negative")
+    for name, value in (("n_positive", m), ("n_negative", n)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    q1 = a / (2.0 - a)
+    q2 = 2.0 * a * a / (1.0 + a)
+    variance = (a * (1.0 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)
+    return math.sqrt(max(variance, 0.0))
+
+
 @dataclass(frozen=True, eq=False)
 class RocResult:
-    """Empirical ROC curve with the AUC and its DeLong confidence interval.
+    """Empirical ROC curve with the AUC, its DeLong interval and the Hanley-McNeil SE.
 
     Attributes
     ----------
@@ -66,36 +133,70 @@ class RocResult:
         the point (0, 0)). ``fpr`` is 1 - specificity and ``tpr`` is sensitivity.
     auc
         Area under the empirical curve (ties count one half).
-    auc_se
-        DeLong standard error; NaN when either class has fewer than 2 cases, 0 when the
-        classes are perfectly separated (the DeLong variance is then degenerate).
+    se
+        DeLong standard error (formerly ``auc_se``, a deprecated alias); NaN when either
+        class has fewer than 2 cases, 0 when the classes are perfectly separated (the DeLong
+        variance is then degenerate).
     ci_low, ci_high
-        ``auc ∓ z·auc_se`` truncated to [0, 1]; NaN when ``auc_se`` is NaN.
+        ``auc ∓ z·se`` truncated to [0, 1]; NaN when ``se`` is NaN.
+    hanley_mcneil_se
+        Hanley & McNeil (1982) standard error (:func:`hanley_mcneil_se`).
+    hanley_mcneil_ci_low, hanley_mcneil_ci_high
+        ``auc ∓ z·hanley_mcneil_se`` truncated to [0, 1].
     n_positive, n_negative
-        Number of cases labelled 1 and 0.
+        Number of positive and negative cases (``n`` is their sum).
     confidence
-        Confidence level of the interval.
+        Confidence level of the intervals.
+    positive
+        The label of a positive case; None for 0/1 labels (1 positive).
     """
 
     fpr: np.ndarray = field(repr=False)
     tpr: np.ndarray = field(repr=False)
     thresholds: np.ndarray = field(repr=False)
     auc: float
-    auc_se: float
+    se: float
     ci_low: float
     ci_high: float
+    hanley_mcneil_se: float
+    hanley_mcneil_ci_low: float
+    hanley_mcneil_ci_high: float
     n_positive: int
     n_negative: int
     confidence: float = 0.95
+    positive: Any = None
+
+    auc_se = DeprecatedAlias("se")
+
+    @property
+    def n(self) -> int:
+        """Number of cases."""
+        return self.n_positive + self.n_negative
 
     def to_rows(self) -> list[dict[str, Any]]:
-        """Tidy rows: AUC (with CI), its standard error, and the class sizes."""
-        n = self.n_positive + self.n_negative
+        """Tidy rows: AUC (with DeLong CI), both standard errors, and the class sizes.
+
+        The Hanley-McNeil row (statistic ``se_hanley_mcneil``) carries in ``ci_low``/``ci_high``
+        the Wald interval of the AUC built from that SE.
+        """
+        n = self.n
+        label = 1 if self.positive is None else self.positive
         return [
             row("auc", "estimate", self.auc, self.ci_low, self.ci_high, n=n, method=AUC_METHOD),
-            row("auc", "se", self.auc_se, n=n, method=AUC_METHOD),
-            row("n_positive", "count", self.n_positive, n=n, method="cases labelled 1"),
-            row("n_negative", "count", self.n_negative, n=n, method="cases labelled 0"),
+            row("auc", "se", self.se, n=n, method=AUC_METHOD),
+            row(
+                "auc",
+                "se_hanley_mcneil",
+                self.hanley_mcneil_se,
+                self.hanley_mcneil_ci_low,
+                self.hanley_mcneil_ci_high,
+                n=n,
+                method=HANLEY_MCNEIL_METHOD,
+            ),
+            row("n_positive", "count", self.n_positive, n=n, method=f"cases labelled {label!r}"),
+            row(
+                "n_negative", "count", self.n_negative, n=n, method=f"cases not labelled {label!r}"
+            ),
         ]
 
 
@@ -105,13 +206,14 @@ class DelongTestResult:
 
     Attributes
     ----------
-    auc_a, auc_b
-        The two AUCs.
+    auc_x, auc_y
+        The AUCs of the scores ``x`` and ``y`` (formerly ``auc_a``, ``auc_b``: deprecated
+        aliases).
     difference
-        ``auc_a - auc_b``.
+        ``auc_x - auc_y``.
     se
         DeLong standard error of the difference,
-        ``sqrt(var_a + var_b - 2·cov_ab)``.
+        ``sqrt(var_x + var_y - 2·cov_xy)``.
     ci_low, ci_high
         Wald interval of the difference (not truncated; it lies in [-1, 1] in practice).
     z, p
@@ -121,13 +223,13 @@ class DelongTestResult:
     correlation
         DeLong correlation of the two AUC estimates (NaN when a variance is 0).
     n_positive, n_negative
-        Class sizes.
+        Class sizes (``n`` is their sum).
     confidence
         Confidence level of the interval.
     """
 
-    auc_a: float
-    auc_b: float
+    auc_x: float
+    auc_y: float
     difference: float
     se: float
     ci_low: float
@@ -139,12 +241,20 @@ class DelongTestResult:
     n_negative: int
     confidence: float = 0.95
 
+    auc_a = DeprecatedAlias("auc_x")
+    auc_b = DeprecatedAlias("auc_y")
+
+    @property
+    def n(self) -> int:
+        """Number of cases."""
+        return self.n_positive + self.n_negative
+
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows: both AUCs, their difference (with CI and p), its SE and the z statistic."""
-        n = self.n_positive + self.n_negative
+        n = self.n
         return [
-            row("auc_a", "estimate", self.auc_a, n=n, method="Mann-Whitney AUC"),
-            row("auc_b", "estimate", self.auc_b, n=n, method="Mann-Whitney AUC"),
+            row("auc_x", "estimate", self.auc_x, n=n, method="Mann-Whitney AUC of x"),
+            row("auc_y", "estimate", self.auc_y, n=n, method="Mann-Whitney AUC of y"),
             row(
                 "auc_difference",
                 "estimate",
@@ -160,18 +270,24 @@ class DelongTestResult:
         ]
 
 
-def roc_curve_auc(y_true: ArrayLike, scores: ArrayLike, confidence: float = 0.95) -> RocResult:
-    """ROC curve and AUC with a DeLong (1988) confidence interval.
+@keyword_only_since(2, "confidence")
+def roc_curve_auc(
+    y_true: ArrayLike, scores: ArrayLike, *, positive: Any = None, confidence: float = 0.95
+) -> RocResult:
+    """ROC curve and AUC with DeLong (1988) and Hanley-McNeil (1982) confidence intervals.
 
     Parameters
     ----------
     y_true
-        Reference standard, 1-D, values in {0, 1}; both classes must be present.
+        Reference standard, 1-D; both classes must be present.
     scores
         Finite 1-D scores, higher meaning more likely positive; same length as ``y_true``.
         Binary decisions are allowed (the AUC is then ``(sensitivity + specificity) / 2``).
+    positive
+        The label in ``y_true`` that marks a positive case (e.g. ``"DMD"``); ``y_true`` may then
+        hold any two labels. None (default): labels must be 0/1 or booleans, 1 positive.
     confidence
-        Two-sided confidence level in (0, 1).
+        Two-sided confidence level in (0, 1), keyword-only (by position: deprecated).
 
     Returns
     -------
@@ -180,45 +296,63 @@ def roc_curve_auc(y_true: ArrayLike, scores: ArrayLike, confidence: float = 0.95
     Raises
     ------
     ValueError
-        Empty input, unequal lengths, NaN or infinite scores, labels other than 0/1, or only
-        one class present; the message names the offending argument.
+        Empty input, unequal lengths, NaN or infinite scores, labels other than 0/1 without
+        ``positive``, more than two labels, ``positive`` not among the labels, or only one
+        class present; the message names the offending argument.
     """
     confidence = check_confidence(confidence)
-    truth, score_matrix = _validate_roc_input(y_true, {"scores": scores})
+    truth, score_matrix = _validate_roc_input(y_true, {"scores": scores}, positive)
     aucs, cov, n_pos, n_neg = _fast_delong(truth, score_matrix)
     auc = float(aucs[0])
     se = math.sqrt(cov[0, 0]) if np.isfinite(cov[0, 0]) else NAN
     if se == 0.0:
         logger.debug("AUC %.4f has zero DeLong variance (classes perfectly separated)", auc)
-    half = critical_z(confidence) * se
+    ci_low, ci_high = _wald(auc, se, confidence)
+    hm_se = hanley_mcneil_se(auc, n_pos, n_neg)
+    hm_low, hm_high = _wald(auc, hm_se, confidence)
     fpr, tpr, thresholds = roc_curve(truth, score_matrix[0], pos_label=1)
     return RocResult(
         fpr=_readonly(fpr),
         tpr=_readonly(tpr),
         thresholds=_readonly(thresholds),
         auc=auc,
-        auc_se=se,
-        ci_low=max(0.0, auc - half) if np.isfinite(half) else NAN,
-        ci_high=min(1.0, auc + half) if np.isfinite(half) else NAN,
+        se=se,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        hanley_mcneil_se=hm_se,
+        hanley_mcneil_ci_low=hm_low,
+        hanley_mcneil_ci_high=hm_high,
         n_positive=n_pos,
         n_negative=n_neg,
         confidence=confidence,
+        positive=_plain(positive),
     )
 
 
+@renamed_arguments(scores_a="x", scores_b="y")
+@keyword_only_since(3, "confidence")
 def delong_test(
-    y_true: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, confidence: float = 0.95
+    y_true: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    positive: Any = None,
+    confidence: float = 0.95,
 ) -> DelongTestResult:
     """Paired DeLong test that two correlated AUCs (same cases) are equal.
 
     Parameters
     ----------
     y_true
-        Reference standard, 1-D, values in {0, 1}; both classes must be present.
-    scores_a, scores_b
-        Finite 1-D scores of the two readers/models on the same cases, in the same order.
+        Reference standard, 1-D; both classes must be present.
+    x, y
+        Finite 1-D scores of the two readers/models on the same cases, in the same order
+        (formerly ``scores_a``, ``scores_b``: deprecated keyword aliases).
+    positive
+        The label in ``y_true`` that marks a positive case; None (default): 0/1 labels.
     confidence
-        Two-sided confidence level for the interval of ``auc_a - auc_b``.
+        Two-sided confidence level for the interval of ``auc_x - auc_y``, keyword-only (by
+        position: deprecated).
 
     Returns
     -------
@@ -231,7 +365,7 @@ def delong_test(
         fewer than 2 cases (the DeLong covariance needs at least 2 per class).
     """
     confidence = check_confidence(confidence)
-    truth, score_matrix = _validate_roc_input(y_true, {"scores_a": scores_a, "scores_b": scores_b})
+    truth, score_matrix = _validate_roc_input(y_true, {"x": x, "y": y}, positive)
     aucs, cov, n_pos, n_neg = _fast_delong(truth, score_matrix)
     if min(n_pos, n_neg) < 2:
         raise ValueError(
@@ -253,8 +387,8 @@ def delong_test(
     half = critical_z(confidence) * se
     denom = math.sqrt(cov[0, 0] * cov[1, 1])
     return DelongTestResult(
-        auc_a=float(aucs[0]),
-        auc_b=float(aucs[1]),
+        auc_x=float(aucs[0]),
+        auc_y=float(aucs[1]),
         difference=difference,
         se=se,
         ci_low=difference - half,
@@ -269,10 +403,17 @@ def delong_test(
 
 
 def _validate_roc_input(
-    y_true: ArrayLike, named_scores: dict[str, ArrayLike]
+    y_true: ArrayLike, named_scores: dict[str, ArrayLike], positive: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boolean labels and a (k, N) float score matrix, or a ValueError naming the culprit."""
-    truth = binary_labels(y_true, "y_true")
+    positive = _plain(positive)
+    truth = binary_labels(y_true, "y_true", positive=positive)
+    if positive is not None and not truth.any():
+        labels = pd.unique(np.asarray(y_true))[:5].tolist()
+        raise ValueError(
+            f"positive={positive!r} is not among the labels of y_true ({labels}); "
+            "pass the label that marks a positive case"
+        )
     rows = []
     for name, values in named_scores.items():
         array = as_1d(values, name)
@@ -285,9 +426,13 @@ def _validate_roc_input(
         rows.append(array)
     n_pos = int(truth.sum())
     if n_pos == 0 or n_pos == truth.size:
-        present = 1 if n_pos else 0
+        if positive is None:
+            present = f"class {1 if n_pos else 0}"
+        else:
+            present = f"the positive class {positive!r}" if n_pos else "negative cases"
         raise ValueError(
-            f"y_true contains only class {present}; an ROC curve needs both classes (0 and 1)"
+            f"y_true contains only {present}; an ROC curve needs both classes (positive and "
+            "negative)"
         )
     return truth, np.vstack(rows)
 
