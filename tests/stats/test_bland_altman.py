@@ -85,7 +85,7 @@ def test_default_multiplier_and_paired_t_test():
     assert (narrow.bias_ci_low, narrow.bias_ci_high) == pytest.approx((ci.low, ci.high))
     np.testing.assert_allclose(result.differences, np.subtract(WRIGHT, MINI_WRIGHT))
     np.testing.assert_allclose(result.means, np.add(WRIGHT, MINI_WRIGHT) / 2)
-    assert result.convention == "difference = a − b; mean = (a + b)/2"
+    assert result.convention == "difference = x − y; mean = (x + y)/2"
 
 
 def test_proportional_bias_matches_linregress():
@@ -144,22 +144,22 @@ def test_drop_missing():
 @pytest.mark.parametrize(
     ("a", "b", "kwargs", "match"),
     [
-        ([1, 2, 3], [1, 2], {}, "a and b must have the same length"),
+        ([1, 2, 3], [1, 2], {}, "x and y must have the same length"),
         ([1, 2, 3], [1, 2], {"names": ("t1", "t2")}, "t1 and t2 must have the same length"),
         ([1.0], [2.0], {}, "at least 2"),
         ([1, 2], [2, 3], {"proportional_bias": True}, "at least 3"),
         ([1, np.nan, 3], [1, 2, 3], {"names": ("t1", "t2")}, "^t1 contains 1 missing"),
-        ([1, 2, 3], [1, None, 3], {}, "^b contains 1 missing"),
-        ([1, np.nan, 3], [1, 2, np.nan], {"drop_missing": True}, "a/b pairs has 1 usable"),
-        ([1, 2, np.inf], [1, 2, 3], {}, "^a contains 1 infinite"),
-        (["x", "y"], [1, 2], {}, "^a must be numeric"),
+        ([1, 2, 3], [1, None, 3], {}, "^y contains 1 missing"),
+        ([1, np.nan, 3], [1, 2, np.nan], {"drop_missing": True}, "x/y pairs has 1 usable"),
+        ([1, 2, np.inf], [1, 2, 3], {}, "^x contains 1 infinite"),
+        (["x", "y"], [1, 2], {}, "^x must be numeric"),
         ([1, 2, 3], [1, 2, 4], {"multiplier": 0}, "multiplier must be a positive"),
         ([1, 2, 3], [1, 2, 4], {"multiplier": -1.96}, "multiplier must be a positive"),
         ([1, 2, 3], [1, 2, 4], {"multiplier": "two"}, "multiplier must be a positive"),
         ([1, 2, 3], [1, 2, 4], {"confidence": 1.0}, "confidence must be in"),
         ([1, 2, 3], [1, 2, 4], {"limit_ci": "exact"}, "limit_ci must be one of"),
         ([1, 2, 3], [1, 2, 4], {"names": ("only",)}, "names must be two"),
-        ([3, 1, 2], [1, 3, 2], {"proportional_bias": True}, r"means \(a \+ b\)/2 is constant"),
+        ([3, 1, 2], [1, 3, 2], {"proportional_bias": True}, r"means \(x \+ y\)/2 is constant"),
     ],
 )
 def test_rejects_bad_input(a, b, kwargs, match):
@@ -258,3 +258,9 @@ def test_adding_a_constant_shifts_the_bias(pairs, shift):
     assert shifted.lower_limit == pytest.approx(base.lower_limit + shift, abs=tol)
     assert shifted.upper_limit == pytest.approx(base.upper_limit + shift, abs=tol)
     assert shifted.sd == pytest.approx(base.sd, abs=tol)
+
+
+def test_old_argument_names_are_deprecated_aliases():
+    with pytest.warns(DeprecationWarning, match=r"argument '[ab]' is deprecated, use '[xy]'"):
+        old = bland_altman(a=WRIGHT, b=MINI_WRIGHT)
+    assert old.bias == bland_altman(WRIGHT, MINI_WRIGHT).bias

@@ -77,7 +77,7 @@ def test_reproduces_shrout_fleiss_1979_table_4_and_psych(kind, single):
     assert float(f"{result.p:.5g}" if result.p > 1e-3 else f"{result.p:.2g}") == pytest.approx(p)
     assert round(result.ci_low, 3) == pytest.approx(low)
     assert round(result.ci_high, 2) == pytest.approx(high)
-    assert (result.n_targets, result.n_raters, result.n_dropped) == (6, 4, 0)
+    assert (result.n, result.n_raters, result.n_dropped) == (6, 4, 0)
 
 
 def test_labels():
@@ -98,7 +98,7 @@ def test_labels():
 
 def test_reproduces_irr_anxiety_example():
     result = icc(ANXIETY, kind="agreement")
-    assert (result.n_targets, result.n_raters) == (20, 3)
+    assert (result.n, result.n_raters) == (20, 3)
     assert round(result.icc, 3) == pytest.approx(0.198)
     assert round(result.f, 2) == pytest.approx(1.83)
     assert round(result.ci_low, 3) == pytest.approx(-0.039)
@@ -166,7 +166,7 @@ def test_dataframe_input_and_drop_missing():
         ignore_index=True,
     )
     result = icc(with_gaps, kind="consistency", drop_missing=True)
-    assert result.n_dropped == 2 and result.n_targets == 6
+    assert result.n_dropped == 2 and result.n == 6
     assert result.icc == pytest.approx(icc(SHROUT_FLEISS, kind="consistency").icc)
     assert "2 target(s) with missing values dropped" in result.method
     nullable = frame.astype("Int64")
@@ -270,3 +270,9 @@ def test_identical_methods_give_icc_one(targets, k, single):
         assert result.ci_low == pytest.approx(1.0, abs=1e-6)
         assert result.ci_high == pytest.approx(1.0, abs=1e-9)
         assert result.p < 1e-6
+
+
+def test_n_targets_is_a_deprecated_alias_of_n():
+    result = icc(np.array([[1.0, 2.0], [2.0, 3.5], [3.0, 3.0], [4.0, 5.0]]))
+    with pytest.warns(DeprecationWarning, match="n_targets is deprecated, use .n"):
+        assert result.n_targets == result.n == 4

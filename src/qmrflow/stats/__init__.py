@@ -7,15 +7,18 @@ input and names the offending argument, and every result turns into long-format 
 Public API
 ----------
 Diagnostic accuracy (:mod:`qmrflow.stats.diagnostic`)
-    :func:`wilson_ci`, :class:`Proportion`, :class:`RatioEstimate`,
-    :func:`diagnostic_metrics` -> :class:`DiagnosticMetrics`
+    :func:`wilson_ci`, :func:`clopper_pearson_ci`, :class:`Proportion`, :class:`RatioEstimate`,
+    :func:`diagnostic_odds_ratio`, :func:`diagnostic_metrics` -> :class:`DiagnosticMetrics`
 ROC analysis (:mod:`qmrflow.stats.roc`)
-    :func:`roc_curve_auc` -> :class:`RocResult`, :func:`delong_test` -> :class:`DelongTestResult`
-Agreement (:mod:`qmrflow.stats.agreement`)
-    :func:`cohen_kappa` (unweighted, linear or quadratic weights), :func:`fleiss_kappa`
-    -> :class:`KappaResult`
+    :func:`roc_curve_auc` -> :class:`RocResult` (DeLong and Hanley-McNeil SEs),
+    :func:`hanley_mcneil_se`, :func:`delong_test` -> :class:`DelongTestResult`
+Agreement (:mod:`qmrflow.stats.agreement`, :mod:`qmrflow.stats.ratings`)
+    :func:`cohen_kappa` (unweighted, linear or quadratic weights), :func:`fleiss_kappa` (raw
+    ratings or a count table) -> :class:`KappaResult`; :func:`rating_agreement` (per rater,
+    kappa and Wilcoxon test between two methods, from a long table of scores)
 Location tests (:mod:`qmrflow.stats.ttest`, :mod:`qmrflow.stats.ranks`)
     :func:`paired_ttest` -> :class:`PairedTTestResult`,
+    :func:`two_sample_ttest` (Student or Welch) -> :class:`TwoSampleTTestResult`,
     :func:`wilcoxon_signed_rank` -> :class:`WilcoxonResult`,
     :func:`mann_whitney_u` -> :class:`MannWhitneyResult`
 Method comparison (:mod:`qmrflow.stats.bland_altman`, :mod:`qmrflow.stats.comparison`)
@@ -25,7 +28,8 @@ Method comparison (:mod:`qmrflow.stats.bland_altman`, :mod:`qmrflow.stats.compar
     intraclass correlation (:mod:`qmrflow.stats.icc`) :func:`icc` -> :class:`IccResult`
 Association (:mod:`qmrflow.stats.correlation`, :mod:`qmrflow.stats.regression`)
     :func:`correlation` (and :func:`pearson`, :func:`spearman`, :func:`kendall`)
-    -> :class:`CorrelationResult`; :func:`linear_regression` -> :class:`RegressionResult`
+    -> :class:`CorrelationResult`; :func:`linear_regression` -> :class:`RegressionResult`;
+    :func:`multiple_regression` (several predictors) -> :class:`MultipleRegressionResult`
 Multiple comparisons (:mod:`qmrflow.stats.multiplicity`)
     :func:`adjust_p` (one family), :func:`adjust_table` (across a tidy table)
 Paper comparison (:mod:`qmrflow.stats.paper`)
@@ -34,6 +38,10 @@ Paper comparison (:mod:`qmrflow.stats.paper`)
 Tables (:mod:`qmrflow.stats.tidy`)
     :func:`tidy`, :func:`write_tidy`, :func:`read_tidy`, :data:`TIDY_COLUMNS`,
     :class:`SupportsRows`
+
+Names are shared across functions (README, "Statistics"): ``x``, ``y`` for two measurements,
+``confidence`` keyword-only; results use ``ci_low``/``ci_high``, ``se``, ``p``, ``n``. Older
+names still work as deprecated aliases (:mod:`qmrflow.stats._compat`).
 """
 
 from qmrflow.stats.agreement import KappaResult, cohen_kappa, fleiss_kappa
@@ -49,11 +57,14 @@ from qmrflow.stats.diagnostic import (
     DiagnosticMetrics,
     Proportion,
     RatioEstimate,
+    clopper_pearson_ci,
     diagnostic_metrics,
+    diagnostic_odds_ratio,
     wilson_ci,
 )
 from qmrflow.stats.icc import IccResult, icc
 from qmrflow.stats.multiplicity import adjust_p, adjust_table
+from qmrflow.stats.ols import Coefficient, MultipleRegressionResult, multiple_regression
 from qmrflow.stats.paper import (
     PAPER_COMPARISON_COLUMNS,
     PaperValue,
@@ -66,15 +77,28 @@ from qmrflow.stats.ranks import (
     mann_whitney_u,
     wilcoxon_signed_rank,
 )
+from qmrflow.stats.ratings import rating_agreement
 from qmrflow.stats.regression import RegressionResult, linear_regression
-from qmrflow.stats.roc import DelongTestResult, RocResult, delong_test, roc_curve_auc
+from qmrflow.stats.roc import (
+    DelongTestResult,
+    RocResult,
+    delong_test,
+    hanley_mcneil_se,
+    roc_curve_auc,
+)
 from qmrflow.stats.tidy import TIDY_COLUMNS, SupportsRows, read_tidy, tidy, write_tidy
-from qmrflow.stats.ttest import PairedTTestResult, paired_ttest
+from qmrflow.stats.ttest import (
+    PairedTTestResult,
+    TwoSampleTTestResult,
+    paired_ttest,
+    two_sample_ttest,
+)
 
 __all__ = [
     "PAPER_COMPARISON_COLUMNS",
     "TIDY_COLUMNS",
     "BlandAltmanResult",
+    "Coefficient",
     "CorrelationResult",
     "DelongTestResult",
     "DiagnosticMetrics",
@@ -82,6 +106,7 @@ __all__ = [
     "KappaResult",
     "MannWhitneyResult",
     "MethodComparison",
+    "MultipleRegressionResult",
     "PairedTTestResult",
     "PaperValue",
     "Proportion",
@@ -89,30 +114,37 @@ __all__ = [
     "RegressionResult",
     "RocResult",
     "SupportsRows",
+    "TwoSampleTTestResult",
     "WilcoxonResult",
     "adjust_p",
     "adjust_table",
     "bland_altman",
+    "clopper_pearson_ci",
     "cohen_kappa",
     "compare_methods",
     "compare_pair",
     "correlation",
     "delong_test",
     "diagnostic_metrics",
+    "diagnostic_odds_ratio",
     "fleiss_kappa",
+    "hanley_mcneil_se",
     "icc",
     "kendall",
     "linear_regression",
     "lookup_estimate",
     "mann_whitney_u",
+    "multiple_regression",
     "paired_ttest",
     "paired_values",
     "paper_comparison_table",
     "pearson",
+    "rating_agreement",
     "read_tidy",
     "roc_curve_auc",
     "spearman",
     "tidy",
+    "two_sample_ttest",
     "wilcoxon_signed_rank",
     "wilson_ci",
     "write_tidy",

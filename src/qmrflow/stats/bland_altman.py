@@ -1,7 +1,7 @@
 """Bland-Altman analysis of agreement between two methods measuring the same quantity.
 
-For paired measurements ``a_i`` and ``b_i`` of ``n`` subjects (convention: difference
-``d_i = a_i - b_i``, mean ``m_i = (a_i + b_i) / 2``), with ``d̄`` the mean and ``s`` the standard
+For paired measurements ``x_i`` and ``y_i`` of ``n`` subjects (convention: difference
+``d_i = x_i - y_i``, mean ``m_i = (x_i + y_i) / 2``), with ``d̄`` the mean and ``s`` the standard
 deviation (``ddof = 1``) of the differences and ``t = t_{(1 + confidence)/2, n - 1}``:
 
 * Bias: ``d̄`` with the t interval ``d̄ ± t·s/sqrt(n)`` and the two-sided one-sample t test of
@@ -50,6 +50,7 @@ from qmrflow.stats._checks import (
     numeric_pairs,
     row,
 )
+from qmrflow.stats._compat import renamed_arguments
 from qmrflow.stats.regression import RegressionResult, linear_regression
 
 __all__ = ["LIMIT_CI_METHODS", "BlandAltmanResult", "bland_altman"]
@@ -71,7 +72,7 @@ class BlandAltmanResult:
     Attributes
     ----------
     bias, bias_ci_low, bias_ci_high
-        Mean difference ``a - b`` and its t confidence interval.
+        Mean difference ``x - y`` and its t confidence interval.
     bias_se
         Standard error of the bias, ``sd / sqrt(n)``.
     bias_p
@@ -87,9 +88,9 @@ class BlandAltmanResult:
     multiplier
         The ``c`` of ``bias ± c·sd``.
     convention
-        ``"difference = a − b; mean = (a + b)/2"`` with the method names filled in.
+        ``"difference = x − y; mean = (x + y)/2"`` with the method names filled in.
     names
-        ``(name_a, name_b)``: the labels of the two methods (for axis labels).
+        ``(name_x, name_y)``: the labels of the two methods (for axis labels).
     n, n_dropped
         Pairs analysed and pairs dropped for a missing value.
     confidence
@@ -103,7 +104,7 @@ class BlandAltmanResult:
         ``slope``, ``slope_p``, ``intercept``, ``predict``, ...), or None when not requested or
         not estimable (every difference the same; ``method`` then says so).
     means, differences
-        Per-pair ``(a + b)/2`` and ``a - b`` (read-only arrays, in input order after dropping
+        Per-pair ``(x + y)/2`` and ``x - y`` (read-only arrays, in input order after dropping
         missing pairs): the x and y of the Bland-Altman plot. Excluded from ``==`` and
         ``repr``.
     """
@@ -181,24 +182,25 @@ class BlandAltmanResult:
         return rows
 
 
+@renamed_arguments(a="x", b="y")
 def bland_altman(
-    a: ArrayLike,
-    b: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     multiplier: float = 1.96,
     confidence: float = 0.95,
     proportional_bias: bool = False,
     drop_missing: bool = False,
-    names: tuple[str, str] = ("a", "b"),
+    names: tuple[str, str] = ("x", "y"),
     limit_ci: str = "bland_altman_1999",
 ) -> BlandAltmanResult:
-    """Bland-Altman bias and limits of agreement of method ``a`` against method ``b``.
+    """Bland-Altman bias and limits of agreement of method ``x`` against method ``y``.
 
     Parameters
     ----------
-    a, b
+    x, y
         Measurements of the same subjects by the two methods (1-D numeric, same length).
-        Differences are ``a - b``.
+        Differences are ``x - y``. The keywords ``a`` and ``b`` are deprecated aliases.
     multiplier
         ``c`` in ``bias ± c·sd``: 1.96 for 95% limits, 2 as in Bland & Altman (1986).
     confidence
@@ -240,11 +242,11 @@ def bland_altman(
     confidence = check_confidence(confidence)
     multiplier = _check_multiplier(multiplier)
     check_choice(limit_ci, "limit_ci", LIMIT_CI_METHODS)
-    name_a, name_b = _check_names(names)
+    name_x, name_y = _check_names(names)
     pairs = numeric_pairs(
-        a,
-        b,
-        (name_a, name_b),
+        x,
+        y,
+        (name_x, name_y),
         drop_missing=drop_missing,
         min_n=3 if proportional_bias else 2,
     )
@@ -267,14 +269,14 @@ def bland_altman(
     limit_se = sd * math.sqrt(1.0 / n + multiplier**2 / (2.0 * df_var_s))
     limit_half = t_crit * limit_se
 
-    convention = f"difference = {name_a} − {name_b}; mean = ({name_a} + {name_b})/2"
+    convention = f"difference = {name_x} − {name_y}; mean = ({name_x} + {name_y})/2"
     method = (
         f"Bland & Altman limits of agreement, bias ± {multiplier:g}·SD; {convention}; "
         f"CI of bias: t interval on n-1 df, paired t test; CI of limits: "
         f"{_LIMIT_CI_TEXT[limit_ci]}, t on n-1 df{dropped_note(pairs.n_dropped)}"
     )
     regression = (
-        _proportional_bias(means, differences, confidence, (name_a, name_b))
+        _proportional_bias(means, differences, confidence, (name_x, name_y))
         if proportional_bias
         else None
     )
@@ -296,7 +298,7 @@ def bland_altman(
         limit_se=limit_se,
         multiplier=multiplier,
         convention=convention,
-        names=(name_a, name_b),
+        names=(name_x, name_y),
         n=n,
         n_dropped=pairs.n_dropped,
         confidence=confidence,

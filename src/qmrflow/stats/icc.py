@@ -87,6 +87,7 @@ from qmrflow.stats._checks import (
     numeric_sample,
     row,
 )
+from qmrflow.stats._compat import DeprecatedAlias
 
 __all__ = ["ICC_KINDS", "IccResult", "icc"]
 
@@ -114,8 +115,9 @@ class IccResult:
         McGraw & Wong (1996) F-based confidence interval.
     f, df1, df2, p
         F statistic of the test of ICC = 0, its degrees of freedom and one-sided p-value.
-    n_targets, n_raters
-        Targets (rows) analysed and raters/methods (columns).
+    n, n_raters
+        Targets (rows: subjects) analysed and raters/methods (columns). ``n_targets`` is a
+        deprecated alias of ``n``.
     n_dropped
         Targets dropped because one of their ratings was missing (``drop_missing=True``).
     kind
@@ -138,7 +140,7 @@ class IccResult:
     df1: int
     df2: int
     p: float
-    n_targets: int
+    n: int
     n_raters: int
     kind: str
     single: bool
@@ -147,10 +149,11 @@ class IccResult:
     method: str
     n_dropped: int = 0
     confidence: float = 0.95
+    n_targets = DeprecatedAlias("n")
 
     def to_rows(self) -> list[dict[str, Any]]:
         """Tidy rows of measure ``icc``: ``estimate`` (CI, p), ``f`` (p), ``df1``, ``df2``."""
-        n = self.n_targets
+        n = self.n
         return [
             row(
                 "icc",
@@ -273,7 +276,7 @@ def icc(
         df1=df1,
         df2=df2,
         p=p,
-        n_targets=n,
+        n=n,
         n_raters=k,
         kind=kind,
         single=bool(single),

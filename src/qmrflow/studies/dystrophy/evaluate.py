@@ -139,7 +139,7 @@ def _rater_rows(
         frames.append(tidy([agreement], study=STUDY, comparison=f"{primary} vs {rater} ({level})"))
     frames.append(
         tidy(
-            [fleiss_kappa(joined[raters].astype(int).to_numpy())],
+            [fleiss_kappa(joined[raters].astype(int).to_numpy(), layout="ratings")],
             study=STUDY,
             comparison=f"raters among themselves ({level} level)",
         )
@@ -222,7 +222,7 @@ def _dmd_bmd_rows(predictions: pd.DataFrame, primary: str, confidence: float) ->
         ]
         for diagnosis in ("DMD", "BMD"):
             calls = sub.loc[sub["diagnosis"] == diagnosis, "call"]
-            proportion = Proportion.from_counts(int(calls.sum()), len(calls), confidence)
+            proportion = Proportion.from_counts(int(calls.sum()), len(calls), confidence=confidence)
             rows.append(
                 tidy(
                     _Sensitivity(proportion),
