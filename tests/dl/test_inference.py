@@ -62,6 +62,31 @@ def test_a_program_runs_any_batch_and_size_with_the_checkpoint_weights(tmp_path)
             torch.testing.assert_close(ours, theirs)
 
 
+class Halves(nn.Module):
+    """Splits its channels with ``torch.split``: an operator returning a list of tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+
+    def forward(self, x):
+        first, second = torch.split(self.conv(x), 2, dim=1)
+        return first * second
+
+
+def test_a_program_stores_an_operator_returning_a_list_of_tensors(tmp_path):
+    torch.manual_seed(0)
+    net = Halves().eval()
+    program = export_program(net, torch.randn(2, 2, 8, 8), dynamic_dims=(0,))
+    path = tmp_path / "halves.pt"
+    save_checkpoint(net.state_dict(), path, {}, program=program)
+    checkpoint = load_checkpoint(path)
+    run = load_program(checkpoint.state_dict | checkpoint.program, str(path))
+    x = torch.randn(3, 2, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), net(x))
+
+
 def test_a_module_torch_cannot_export_gives_no_program(caplog):
     class Data(nn.Module):
         def forward(self, x):

@@ -283,7 +283,10 @@ class Program:
                     else:
                         kwargs[argument["name"]] = value
                 result = function(*args, **kwargs)
-                if len(outputs) == 1 and not isinstance(result, tuple | list):
+                # One output: a tensor, or a list of them (e.g. ``aten.split``) stored whole.
+                if len(outputs) == 1 and (
+                    "as_tensors" in outputs[0] or not isinstance(result, tuple | list)
+                ):
                     result = (result,)
                 for output, value in zip(outputs, result, strict=False):
                     self._store(output, value, env)
