@@ -45,12 +45,8 @@ same loss on the validation pairs.
 from __future__ import annotations
 
 import logging
-import math
-import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -63,6 +59,12 @@ from torch import nn
 from qmrflow.dl.inference import export_program
 from qmrflow.dl.seed import deterministic, seed_everything
 from qmrflow.dl.training import TrainResult, fit
+from qmrflow.registration.oneshot import (
+    RegistrationSettings,
+    _to,
+    prepare_series,
+    register_series_dl,
+)
 
 __all__ = [
     "CentredAffineHead",
@@ -81,88 +83,6 @@ logger = logging.getLogger(__name__)
 
 #: A training or validation item: a slice's frames ``(T, X, Y)`` and their RPCA reference.
 SeriesPair = tuple[ArrayLike, ArrayLike]
-
-
-@dataclass(frozen=True)
-class RegistrationSettings:
-    """Network and training hyper-parameters (defaults sized for a CPU demo, 64 x 64 frames).
-
-    Attributes
-    ----------
-    image_shape
-        Frame shape ``(X, Y)``; the networks are built for one size, divisible by
-        ``resolution * 2 ** max(affine_depth, deformable_levels)``.
-    resolution
-        The networks see the frames average-pooled by this factor (2: 4 mm voxels in the demo;
-        about 4x cheaper); the DDFs are returned on the full grid.
-    channels
-        Initial channels of both networks (doubled at each level).
-    affine_depth
-        Down-sampling levels of GlobalNet's encoder.
-    deformable_levels
-        LocalNet's depth; its DDF averages the outputs of levels ``0 .. deformable_levels``.
-    fixed
-        The fixed input: ``"median"`` or ``"mean"`` of the normalised series over time.
-    percentile
-        Each series is divided by this percentile of its frames.
-    similarity
-        ``"mse"`` (normalised intensities) or ``"lncc"`` (local normalised cross-correlation).
-    lncc_kernel
-        LNCC window (voxels).
-    smoothness_weight
-        Weight of the bending energy of the total DDF (voxel units).
-    affine_weight
-        Weight of the similarity of the affinely warped frame (trains the affine stage to
-        carry the global motion).
-    epochs, batch_size, learning_rate
-        Adam training schedule (cosine-annealed learning rate).
-    patience
-        Early stopping after this many epochs without a lower ``val_loss``; None: all epochs.
-    """
-
-    image_shape: tuple[int, int] = (64, 64)
-    resolution: int = 2
-    channels: int = 4
-    affine_depth: int = 3
-    deformable_levels: int = 2
-    fixed: str = "median"
-    percentile: float = 99.0
-    similarity: str = "mse"
-    lncc_kernel: int = 7
-    smoothness_weight: float = 0.1
-    affine_weight: float = 0.5
-    epochs: int = 16
-    batch_size: int = 32
-    learning_rate: float = 5e-3
-    patience: int | None = None
-
-    def __post_init__(self) -> None:
-        shape = tuple(int(n) for n in self.image_shape)
-        if len(shape) != 2:
-            raise ValueError(f"image_shape must be (X, Y), got {self.image_shape}")
-        object.__setattr__(self, "image_shape", shape)
-        if self.resolution < 1:
-            raise ValueError(f"resolution must be a positive integer, got {self.resolution}")
-        divisor = self.resolution * 2 ** max(self.affine_depth, self.deformable_levels)
-        if any(n % divisor for n in shape):
-            raise ValueError(f"image_shape {shape} must be divisible by {divisor}")
-        if self.fixed not in ("median", "mean"):
-            raise ValueError(f"fixed must be 'median' or 'mean', got {self.fixed!r}")
-        if self.similarity not in ("mse", "lncc"):
-            raise ValueError(f"similarity must be 'mse' or 'lncc', got {self.similarity!r}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RegistrationSettings:
-        """Settings from a configuration mapping (unknown keys are refused)."""
-        values = dict(values or {})
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown registration settings: {unknown}")
-        return cls(**values)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values for checkpoint metadata."""
-        return asdict(self) | {"image_shape": list(self.image_shape)}
 
 
 # --------------------------------------------------------------------------- network
@@ -307,53 +227,6 @@ def build_registration_network(
 # --------------------------------------------------------------------------- data
 
 
-def prepare_series(
-    frames: ArrayLike,
-    reference: ArrayLike | None = None,
-    *,
-    fixed: str = "median",
-    percentile: float = 99.0,
-) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """Network inputs of one slice's series, normalised by the series' percentile.
-
-    Parameters
-    ----------
-    frames
-        ``(T, X, Y)`` dynamic series.
-    reference
-        ``(T, X, Y)`` robust-PCA reference (training targets), or None at inference.
-    fixed
-        ``"median"`` or ``"mean"``: the temporal summary given to the network as fixed image.
-    percentile
-        Intensity scale: frames (and reference) are divided by this percentile of the frames.
-
-    Returns
-    -------
-    x : numpy.ndarray
-        ``(T, 2, X, Y)`` float32: normalised frame, fixed image.
-    target : numpy.ndarray or None
-        ``(T, 1, X, Y)`` float32 normalised reference.
-    scale : float
-        The divisor (1 for an all-zero series).
-    """
-    stack = np.asarray(frames, dtype=np.float32)
-    if stack.ndim != 3:
-        raise ValueError(f"frames must be (T, X, Y), got shape {stack.shape}")
-    scale = float(np.percentile(stack, percentile))
-    if not math.isfinite(scale) or scale <= 0:
-        scale = 1.0
-    norm = stack / np.float32(scale)
-    summary = np.median(norm, axis=0) if fixed == "median" else norm.mean(axis=0)
-    x = np.stack([norm, np.broadcast_to(summary, norm.shape)], axis=1).astype(np.float32)
-    target = None
-    if reference is not None:
-        ref = np.asarray(reference, dtype=np.float32)
-        if ref.shape != stack.shape:
-            raise ValueError(f"reference shape {ref.shape} differs from frames {stack.shape}")
-        target = (ref / np.float32(scale))[:, None]
-    return x, target, scale
-
-
 def _stack_pairs(
     pairs: Sequence[SeriesPair], settings: RegistrationSettings, name: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -414,12 +287,6 @@ class RegistrationLoss(nn.Module):
             "affine_similarity": affine.item(),
             "smoothness": smooth.item(),
         }
-
-
-@torch.no_grad()
-def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    # channels_last: about 1.5-2x faster for these small convolutions on the CPU (oneDNN).
-    return x.to(device).contiguous(memory_format=torch.channels_last)
 
 
 def _evaluate(
@@ -525,59 +392,6 @@ def train_registration(
 
 
 # --------------------------------------------------------------------------- inference
-
-
-@torch.no_grad()
-def register_series_dl(
-    model: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    frames: ArrayLike,
-    *,
-    device: torch.device | str = "cpu",
-    batch_size: int = 64,
-    fixed: str = "median",
-    percentile: float = 99.0,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Align a slice's series in one forward pass per batch (no optimisation).
-
-    Parameters
-    ----------
-    model
-        A trained :class:`TwoStageRegistration` (or its exported program from
-        :func:`inference_program`, run by :class:`qmrflow.dl.inference.Program`).
-    frames
-        ``(T, X, Y)`` series.
-    device
-        Where to run.
-    batch_size
-        Frames per forward pass (the default takes a 40-frame series in one).
-    fixed, percentile
-        As in training (:class:`RegistrationSettings`).
-
-    Returns
-    -------
-    warped : numpy.ndarray
-        ``(T, X, Y)`` float32 aligned frames in the input's intensity units; equal (to
-        interpolation precision) to ``warp_frames(frames, displacement)``.
-    displacement : numpy.ndarray
-        ``(T, 2, X, Y)`` float32 pull-back field in voxels (:mod:`qmrflow.registration.warp`).
-    seconds : float
-        Wall time, preparation included.
-    """
-    start = time.perf_counter()
-    device = torch.device(device)
-    if isinstance(model, nn.Module):
-        model.eval()
-    x, _, scale = prepare_series(frames, fixed=fixed, percentile=percentile)
-    inputs = torch.from_numpy(x)
-    fields_, images = [], []
-    for i in range(0, len(inputs), batch_size):
-        ddf, warped = model(_to(inputs[i : i + batch_size], device))
-        fields_.append(ddf.float().cpu())
-        images.append(warped[:, 0].float().cpu())
-    displacement = torch.cat(fields_).numpy()
-    warped_frames = torch.cat(images).numpy() * np.float32(scale)
-    seconds = time.perf_counter() - start
-    return warped_frames.astype(np.float32, copy=False), displacement, seconds
 
 
 def inference_program(

@@ -11,10 +11,10 @@ import pytest
 
 from qmrflow.errors import ConfigError
 from qmrflow.studies.perfusion.kinetics import concentration_from_signal
+from qmrflow.studies.perfusion.segments import SEGMENT_TERRITORY
 from qmrflow.studies.perfusion.simulate import (
     LABELS,
     OUTPUT_KEYS,
-    SEGMENT_TERRITORY,
     SimulationSettings,
     aha_segments,
     demo_participants,

@@ -93,6 +93,7 @@ from qmrflow.studies.perfusion.paper import (
     subject_comparison,
     truth_comparison,
 )
+from qmrflow.studies.perfusion.segments import TERRITORIES
 
 __all__ = [
     "COMPARISONS",
@@ -144,7 +145,6 @@ PAIRED_OUTCOMES: tuple[str, ...] = tuple(
     "dice dice_truth smoothness segment_sd mbf_error_percent".split()
 )
 SUMMARY_OUTCOMES: tuple[str, ...] = (*PAIRED_OUTCOMES, "seconds", "frames_per_second")
-TERRITORIES: tuple[str, ...] = ("LAD", "RCA", "LCx")
 _SEGMENT_NUMERIC = ("slice", "segment", "mbf", "pixel_mbf_sd", "n_pixels", "truth_mbf")
 _QUALITY_NUMERIC = ("slice", "frames", "dice", "dice_truth", "smoothness", "seconds")
 _QUALITY_REQUIRED = ("slice", "frames", "dice", "smoothness", "seconds")

@@ -37,6 +37,8 @@ __all__ = [
     "LEVELS",
     "N_SEGMENTS",
     "SEGMENT_NAMES",
+    "SEGMENT_TERRITORY",
+    "TERRITORIES",
     "bullseye_values",
     "segment_curves",
     "segment_map",
@@ -68,6 +70,16 @@ SEGMENT_NAMES: tuple[str, ...] = (
     "apical lateral",
 )
 """Names of segments 1-16 (entry ``j`` for segment ``j + 1``)."""
+
+#: Coronary territories.
+TERRITORIES: tuple[str, ...] = ("LAD", "RCA", "LCx")
+
+#: AHA segment (1-16) -> coronary territory.
+SEGMENT_TERRITORY: dict[int, str] = {
+    **dict.fromkeys((1, 2, 7, 8, 13, 14), "LAD"),
+    **dict.fromkeys((3, 4, 9, 10, 15), "RCA"),
+    **dict.fromkeys((5, 6, 11, 12, 16), "LCx"),
+}
 
 _SEPTAL_OFFSET = {6: 120.0, 4: 135.0}  # degrees from the start of the first sector to the RV
 

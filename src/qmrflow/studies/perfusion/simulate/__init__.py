@@ -104,9 +104,6 @@ TSV (``segment``, ``name``, ``territory``, ``ischaemic``, ``mbf``, ``mbf_pixel_m
 from qmrflow.studies.perfusion.simulate.cohort import demo_participants
 from qmrflow.studies.perfusion.simulate.motion import Breathing, Motion
 from qmrflow.studies.perfusion.simulate.phantom import (
-    SEGMENT_NAMES,
-    SEGMENT_TERRITORY,
-    TERRITORIES,
     Heart,
     aha_segments,
     ring_of_level,
@@ -128,10 +125,7 @@ __all__ = [
     "LABELS",
     "OUTPUT_KEYS",
     "PD_RELATIVE",
-    "SEGMENT_NAMES",
-    "SEGMENT_TERRITORY",
     "T1_NATIVE",
-    "TERRITORIES",
     "Breathing",
     "Heart",
     "Motion",

@@ -10,7 +10,7 @@ import pandas as pd
 
 from qmrflow.errors import ConfigError
 from qmrflow.simulate.cohort import SPLITS, assign_splits
-from qmrflow.studies.perfusion.simulate.phantom import TERRITORIES
+from qmrflow.studies.perfusion.segments import TERRITORIES
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from qmrflow.studies.perfusion.kinetics import (
     tissue_operator,
     uniform_grid,
 )
-from qmrflow.studies.perfusion.simulate.phantom import SEGMENT_NAMES, SEGMENT_TERRITORY
+from qmrflow.studies.perfusion.segments import SEGMENT_NAMES, SEGMENT_TERRITORY
 from qmrflow.studies.perfusion.simulate.settings import LABELS
 
 __all__ = [
@@ -128,7 +128,7 @@ def draw_segment_table(rng: np.random.Generator, stress_mbf: float, ischaemia: s
     return pd.DataFrame(
         {
             "segment": segments,
-            "name": [SEGMENT_NAMES[int(s)] for s in segments],
+            "name": [SEGMENT_NAMES[int(s) - 1] for s in segments],
             "territory": territory,
             "ischaemic": ischaemic,
             "mbf": np.where(ischaemic, low, normal),

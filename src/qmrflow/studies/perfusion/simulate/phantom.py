@@ -22,9 +22,6 @@ from scipy import ndimage
 from qmrflow.studies.perfusion.simulate.settings import LABELS, SimulationSettings
 
 __all__ = [
-    "SEGMENT_NAMES",
-    "SEGMENT_TERRITORY",
-    "TERRITORIES",
     "Heart",
     "aha_segments",
     "draw_heart",
@@ -34,38 +31,6 @@ __all__ = [
     "sample_world",
     "slice_centres_mm",
 ]
-
-#: Coronary territories (``none`` is no ischaemia).
-TERRITORIES: tuple[str, ...] = ("LAD", "RCA", "LCx")
-
-#: AHA segment (1-16) -> coronary territory.
-SEGMENT_TERRITORY: dict[int, str] = {
-    **dict.fromkeys((1, 2, 7, 8, 13, 14), "LAD"),
-    **dict.fromkeys((3, 4, 9, 10, 15), "RCA"),
-    **dict.fromkeys((5, 6, 11, 12, 16), "LCx"),
-}
-
-#: AHA segment names.
-SEGMENT_NAMES: dict[int, str] = {
-    **{
-        offset + j + 1: f"{ring} {name}"
-        for ring, offset in (("basal", 0), ("mid", 6))
-        for j, name in enumerate(
-            (
-                "anterior",
-                "anteroseptal",
-                "inferoseptal",
-                "inferior",
-                "inferolateral",
-                "anterolateral",
-            )
-        )
-    },
-    13: "apical anterior",
-    14: "apical septal",
-    15: "apical inferior",
-    16: "apical lateral",
-}
 
 
 def ring_of_level(level: float) -> str:

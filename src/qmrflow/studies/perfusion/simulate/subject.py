@@ -17,6 +17,7 @@ from qmrflow.simulate.cohort import subject_seed
 from qmrflow.simulate.fields import smooth_field, smooth_noise
 from qmrflow.simulate.kspace import complex_noise, sigma_for_snr
 from qmrflow.studies.perfusion.kinetics import saturation_recovery
+from qmrflow.studies.perfusion.segments import TERRITORIES
 from qmrflow.studies.perfusion.simulate.curves import (
     Inputs,
     concentration_maps,
@@ -26,7 +27,6 @@ from qmrflow.studies.perfusion.simulate.curves import (
 )
 from qmrflow.studies.perfusion.simulate.motion import Motion, draw_breathing, draw_motion
 from qmrflow.studies.perfusion.simulate.phantom import (
-    TERRITORIES,
     Heart,
     draw_heart,
     grid_affine,
