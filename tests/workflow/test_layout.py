@@ -69,7 +69,9 @@ def test_demo_folders_targets_and_splits(tmp_path):
         f"{results}/toy/group/statistics.tsv",
         f"{results}/toy/group/figures/curve.png",
         f"{results}/toy/dataset_description.json",
+        *layout.demo_dataset_files().values(),
     ]
+    assert f"{results}/demo/toy/participants.tsv" in layout.targets()
     assert layout.subjects() == ["p0", "p1", "p2", "p3", "p4", "p5"]
     assert layout.subjects("test") == ["p2", "p5"]
     assert layout.subjects("train", "val") == ["p0", "p1", "p3", "p4"]

@@ -276,8 +276,11 @@ class StudyLayout:
         )
 
     def targets(self) -> list[str]:
-        """The study's final outputs: group tables, figures and the dataset description."""
-        return [*self.tables().values(), *self.figures().values(), self.description_file]
+        """The study's final outputs: group tables, figures and the dataset description; for
+        the demo also its dataset-level files, so that the simulated dataset is a whole BIDS
+        dataset even where no rule reads its participants table."""
+        outputs = [*self.tables().values(), *self.figures().values(), self.description_file]
+        return outputs + (list(self.demo_dataset_files().values()) if self.demo else [])
 
     # ---------------------------------------------------------------- models
     @property
