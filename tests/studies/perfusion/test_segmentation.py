@@ -14,9 +14,11 @@ from qmrflow.io import save_nifti
 from qmrflow.studies.perfusion.segmentation import (
     MYOCARDIUM,
     SegmentationSettings,
+    _augment,
     dice,
     load_segmenter,
     map_labels,
+    network_inputs,
     normalise_frames,
     segment_series,
     train_segmentation,
@@ -114,16 +116,64 @@ def test_training_frames_sample_the_series_and_map_labels(cohort):
     moving = np.repeat(labels[..., None], 10, axis=3)
     moving[..., -1] = 0  # per-frame labels follow the frame they belong to
     x, y = training_frames([series, series], [labels, moving], frames_per_series=4)
-    assert x.shape == (2 * 2 * 4, 1, 32, 32) and x.dtype == np.float32
+    assert x.shape == (2 * 2 * 4, 3, 32, 32) and x.dtype == np.float32
     assert y.shape == (16, 32, 32) and y.dtype == np.int64
     assert set(np.unique(y)) == {0, 1, 2, 3}
     np.testing.assert_array_equal(y[0], map_labels(labels[:, :, 0]))
     # frames 0, 3, 6, 9 of slice 0, then slice 1: the last frame is sampled
     np.testing.assert_allclose(x[3, 0], normalise_frames(series[:, :, 0, 9]))
     assert not y[8 + 3].any() and y[8 + 2].any()
-    np.testing.assert_allclose(np.percentile(x[:, 0], 99, axis=(1, 2)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.percentile(x, 99, axis=(2, 3)), 1.0, rtol=1e-5)
+    # the context channels: the slice's temporal maximum and SD over all its frames
+    np.testing.assert_allclose(x[2, 1], normalise_frames(series[:, :, 0].max(axis=-1)), rtol=1e-6)
+    np.testing.assert_allclose(x[2, 2], normalise_frames(series[:, :, 0].std(axis=-1)), rtol=1e-5)
+    np.testing.assert_array_equal(x[0, 1:], x[3, 1:])
+    assert not np.allclose(x[0, 1:], x[4, 1:])  # slice 1 has its own
+    frame_only, _ = training_frames([series], [labels], frames_per_series=4, context=False)
+    np.testing.assert_array_equal(frame_only, x[:8, :1])
     with pytest.raises(ValueError, match="do not match"):
         training_frames([series], [labels[:, :, :1]])
+
+
+def test_network_inputs_of_chosen_frames(cohort):
+    series, _ = cohort["s1"]
+    every = network_inputs(series)
+    assert every.shape == (2, 10, 3, 32, 32)
+    some = network_inputs(series, frames=[2, 7])
+    np.testing.assert_array_equal(some, every[:, [2, 7]])
+    assert network_inputs(series, context=False).shape == (2, 10, 1, 32, 32)
+
+
+def test_augmentation_shifts_the_frame_and_its_labels_against_the_context():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 16, 16)
+    x[:, 1:] = x[:1, 1:]  # one context for all
+    y = torch.randint(0, 4, (64, 16, 16))
+    moved_x, moved_y = _augment(x.clone(), y.clone(), generator, shift=3)
+    # flips and transposes move every channel; the shift only the frame and its labels: after
+    # undoing a sample's symmetry its context is the original, its frame a rolled copy
+    symmetries = [(fx, fy, tr) for fx in (0, 1) for fy in (0, 1) for tr in (0, 1)]
+
+    def apply(a, symmetry):
+        a = a.flip(-2) if symmetry[0] else a
+        a = a.flip(-1) if symmetry[1] else a
+        return a.transpose(-2, -1) if symmetry[2] else a
+
+    rolled = 0
+    for i in range(64):
+        symmetry = next(m for m in symmetries if torch.equal(apply(x[i, 1:], m), moved_x[i, 1:]))
+        frame, labels = apply(x[i, 0], symmetry), apply(y[i], symmetry)
+        scale = moved_x[i, 0].sum() / frame.sum()  # the frame's random intensity scale
+        found = [
+            (dx, dy)
+            for dx in range(-3, 4)
+            for dy in range(-3, 4)
+            if torch.equal(torch.roll(labels, (dx, dy), (0, 1)), moved_y[i])
+            and torch.allclose(torch.roll(frame, (dx, dy), (0, 1)) * scale, moved_x[i, 0])
+        ]
+        assert found
+        rolled += found[0] != (0, 0)
+    assert rolled > 32  # most samples shifted (a 1 in 49 chance each of none)
 
 
 def test_dice_per_frame():
@@ -155,6 +205,7 @@ def test_training_segments_held_out_rings(trained, cohort):
     assert isinstance(run, Program)  # the inference program: no MONAI needed
     assert settings.channels == (8, 16, 32)
     series, labels = cohort["s6"]
+    assert settings.context and settings.in_channels == 3
     predicted = segment_series(run, series, device=CPU, batch_size=7)
     assert predicted.shape == series.shape and predicted.dtype == np.uint8
     truth = map_labels(np.broadcast_to(labels[..., None], series.shape))
@@ -162,6 +213,42 @@ def test_training_segments_held_out_rings(trained, cohort):
     assert scores.shape == (2, 10)
     assert np.nanmean(scores) > 0.7
     assert np.median(scores[:, 3]) > 0.7  # the peak frame of the held-out subject
+
+
+def test_labels_follow_the_frame_not_the_context(trained, cohort):
+    """A frame moved against the rest of its series is labelled where it shows the heart."""
+    run, settings, _ = load_segmenter(trained["model"], CPU)
+    series, labels = cohort["s6"]
+    moved = series.copy()
+    moved[:, :, :, 4] = np.roll(series[:, :, :, 4], (3, 3), axis=(0, 1))
+    predicted = segment_series(run, moved, device=CPU, context=settings.context)[:, :, :, 4]
+    truth = map_labels(labels)
+    where_it_is = dice(predicted, np.roll(truth, (3, 3), axis=(0, 1)), MYOCARDIUM)
+    where_the_series_is = dice(predicted, truth, MYOCARDIUM)
+    assert np.all(where_it_is > where_the_series_is + 0.1)
+
+
+def test_frame_only_checkpoints_still_load(cohort, tmp_path):
+    """Checkpoints from before the context channels record no ``context``: one input channel."""
+    outputs = {"model": tmp_path / "old.pt"}
+    train_segmentation(
+        train={"s0": cohort["s0"]},
+        val={"s1": cohort["s1"]},
+        settings=TINY | {"epochs": 1, "context": False},
+        seed=0,
+        outputs=outputs,
+        provenance={},
+        device=CPU,
+        threads=1,
+    )
+    meta_file = metadata_path(outputs["model"])
+    meta = json.loads(meta_file.read_text())
+    del meta["settings"]["context"], meta["settings"]["shift"]
+    meta_file.write_text(json.dumps(meta))
+    run, settings, _ = load_segmenter(outputs["model"], CPU)
+    assert not settings.context and settings.in_channels == 1
+    labels = segment_series(run, cohort["s6"][0], device=CPU, context=settings.context)
+    assert labels.shape == cohort["s6"][0].shape
 
 
 def test_checkpoint_metadata_and_history(trained):
@@ -172,6 +259,7 @@ def test_checkpoint_metadata_and_history(trained):
     assert meta["classes"] == ["background", "lv_blood_pool", "myocardium", "rv_blood_pool"]
     assert meta["settings"]["epochs"] == TINY["epochs"] and meta["inference_program"]
     assert meta["n_train_frames"] == 5 * 2 * 8 and meta["seed"] == 0
+    assert meta["inputs"] == ["frame", "temporal_max", "temporal_sd"]
     history = pd.read_csv(trained["history"], sep="\t")
     assert list(history.columns) == [
         "epoch",
