@@ -1,8 +1,7 @@
 """Motion correction of one subject: none, iterative or DL, for the stress, AIF and PD images.
 
-Each method gives, per slice of the stress series and for the AIF series, a pull-back
-displacement field ``(T, 2, X, Y)`` (:mod:`qmrflow.registration.warp`); the frames are warped
-with it. The methods:
+Each method gives, per slice of the stress series, a pull-back displacement field
+``(T, 2, X, Y)`` (:mod:`qmrflow.registration.warp`); the frames are warped with it. The methods:
 
 ``none``
     Zero displacement (the series as acquired).
@@ -12,9 +11,14 @@ with it. The methods:
     SimpleITK affine + B-spline registration of every frame).
 ``dl``
     One-shot networks (:mod:`qmrflow.registration.deep`, applied by
-    :mod:`qmrflow.registration.oneshot` without MONAI): one forward pass per slice. The
-    network is built for the stress series' frame size; the low-resolution AIF series is
-    interpolated onto that grid (same field of view), registered, and its field brought back.
+    :mod:`qmrflow.registration.oneshot` without MONAI): one forward pass per slice.
+
+The AIF series is acquired in the same heartbeats as the stress slices (one low-resolution
+image per R-R interval, before them), so it shares their breathing position frame by frame. It
+is aligned with the field of the stress slice nearest to it, carried onto its grid through the
+two affines (:func:`transfer_field`), rather than registered on its own: at 4 mm, with the
+bolus changing its contrast from frame to frame, it is a poor registration target (registering
+it on its own pulled RV blood into the LV at the upslope).
 
 The proton-density images (acquired before the dynamic frames, with another contrast) are
 aligned by both correcting methods to the mean of the aligned pre-contrast frames, affinely
@@ -78,6 +82,48 @@ def align_series(data: np.ndarray, spacing: tuple[float, float], align: Aligner)
     return Alignment(warped, field)
 
 
+def transfer_field(
+    field: np.ndarray, source_affine: np.ndarray, target_affine: np.ndarray, target_shape: tuple
+) -> np.ndarray:
+    """A series' displacement field ``(X, Y, S, T, 2)`` carried onto another grid.
+
+    Every target voxel takes the field of the nearest source slice at its position (linear in
+    plane), converted from source to target voxel units through the affines' linear parts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(x, y, s, T, 2)`` float32 on ``target_shape`` ``(x, y, s)``.
+    """
+    grid = np.stack(np.meshgrid(*(np.arange(n, dtype=float) for n in target_shape), indexing="ij"))
+    world = (
+        np.einsum("ij,jxyz->ixyz", target_affine[:3, :3], grid)
+        + target_affine[:3, 3, None, None, None]
+    )
+    source = np.linalg.solve(
+        source_affine[:3, :3], (world - source_affine[:3, 3, None, None, None]).reshape(3, -1)
+    )
+    source = source.reshape(3, *target_shape)
+    k = np.clip(np.rint(source[2]), 0, field.shape[2] - 1).astype(int)
+    n_frames = field.shape[3]
+    out = np.empty((*target_shape, n_frames, 2), dtype=np.float32)
+    for c in range(2):
+        sampled = np.stack(
+            [
+                ndimage.map_coordinates(
+                    field[:, :, :, t, c], [source[0], source[1], k], order=1, mode="nearest"
+                )
+                for t in range(n_frames)
+            ],
+            axis=-1,
+        )
+        out[..., c] = sampled
+    # voxels of the source -> world -> voxels of the target (in-plane components)
+    to_world = source_affine[:3, :2]
+    to_target = np.linalg.pinv(target_affine[:3, :3])[:2]
+    return np.einsum("ij,jk,...k->...i", to_target, to_world, out).astype(np.float32)
+
+
 def _none(frames: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     return frames.astype(np.float32), np.zeros((len(frames), 2, *frames.shape[1:]), np.float32)
 
@@ -98,22 +144,25 @@ def _dl(run: Callable, image_shape: Sequence[int], device: Any, fixed: str) -> A
     target = tuple(int(n) for n in image_shape)
 
     def align(frames: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-        shape = frames.shape[1:]
-        if shape == target:
-            warped, field, _ = register_series_dl(run, frames, device=device, fixed=fixed)
-            return warped, field
-        # Another grid of the same field of view (the AIF series): interpolate onto the
-        # network's grid, register, bring the field back in this grid's voxels.
-        factors = np.asarray(target, dtype=float) / np.asarray(shape, dtype=float)
-        frames_up = ndimage.zoom(frames, (1, *factors), order=1, grid_mode=True, mode="nearest")
-        _, field_up, _ = register_series_dl(run, frames_up, device=device, fixed=fixed)
-        field = ndimage.zoom(
-            field_up, (1, 1, *(1 / factors)), order=1, grid_mode=True, mode="nearest"
-        )
-        field = field / factors[None, :, None, None]
-        return warp_frames(frames, field), field.astype(np.float32)
+        if frames.shape[1:] != target:
+            raise ValueError(
+                f"the registration network is built for {target} frames, the series has "
+                f"{frames.shape[1:]}: train it on series of this size"
+            )
+        warped, field, _ = register_series_dl(run, frames, device=device, fixed=fixed)
+        return warped, field
 
     return align
+
+
+def _warp_series(data: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Every slice of ``(X, Y, S, T)`` warped by its field ``(X, Y, S, T, 2)``."""
+    out = np.empty_like(data, dtype=np.float32)
+    for k in range(data.shape[2]):
+        frames = np.moveaxis(data[:, :, k, :], -1, 0)
+        slice_field = np.moveaxis(field[:, :, k], (2, 3), (0, 1))
+        out[:, :, k, :] = np.moveaxis(warp_frames(frames, slice_field), 0, -1)
+    return out
 
 
 def _align_pd(pd: np.ndarray, aligned: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
@@ -198,7 +247,10 @@ def correct_subject(
 
     start = time.perf_counter()
     stress_aligned = align_series(series.data, voxel_size(series.affine), align)
-    aif_aligned = align_series(aif_series.data, voxel_size(aif_series.affine), align)
+    aif_field = transfer_field(
+        stress_aligned.field, series.affine, aif_series.affine, aif_series.data.shape[:3]
+    )
+    aif_aligned = Alignment(_warp_series(aif_series.data, aif_field), aif_field)
     seconds = time.perf_counter() - start
 
     start = time.perf_counter()
