@@ -161,9 +161,11 @@ OUTPUT_KEYS: tuple[str, ...] = tuple(
 # ------------------------------------------------------------------------------------------
 
 
-def _typed_table(
+def typed_table(
     table: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str], name: str
 ) -> pd.DataFrame:
+    """A typed copy of a per-subject table: its columns present, ``numeric`` as floats, known
+    methods; a ValueError naming the table and the column otherwise."""
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
@@ -212,7 +214,7 @@ def check_segments_table(table: pd.DataFrame, name: str = "segments table") -> p
         territory, a segment outside 1-16, or a duplicate ``(participant_id, method, slice,
         segment)``; the message names the table and the column.
     """
-    out = _typed_table(table, SEGMENT_COLUMNS, _SEGMENT_NUMERIC, name)
+    out = typed_table(table, SEGMENT_COLUMNS, _SEGMENT_NUMERIC, name)
     bad = ~out["segment"].isin(range(1, 17))
     if bad.any():
         raise ValueError(
@@ -238,7 +240,7 @@ def check_quality_table(table: pd.DataFrame, name: str = "quality table") -> pd.
         be NaN), an unknown method, a duplicate ``(participant_id, method, slice)``, or a
         subject whose ``seconds`` differ between its slice rows.
     """
-    out = _typed_table(table, QUALITY_COLUMNS, _QUALITY_NUMERIC, name)
+    out = typed_table(table, QUALITY_COLUMNS, _QUALITY_NUMERIC, name)
     for column in _QUALITY_REQUIRED:
         if out[column].isna().any():
             first = out.loc[out[column].isna()].iloc[0]

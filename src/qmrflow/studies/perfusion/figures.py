@@ -39,6 +39,7 @@ from qmrflow.studies.perfusion.evaluate import (
     SUBJECT_COLUMNS,
     check_segments_table,
     read_tables,
+    typed_table,
 )
 from qmrflow.studies.perfusion.paper import (
     DICE,
@@ -96,25 +97,7 @@ def check_curves_table(table: pd.DataFrame, name: str = "curves table") -> pd.Da
     ValueError
         Not a table, empty, a missing column, non-numeric values or an unknown method.
     """
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in CURVE_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; has {list(table.columns)}")
-    if table.empty:
-        raise ValueError(f"{name} is empty")
-    out = table.copy()
-    out["participant_id"] = out["participant_id"].astype(str)
-    out["method"] = out["method"].astype(str)
-    for column in CURVE_COLUMNS[2:]:
-        values = pd.to_numeric(out[column], errors="coerce")
-        if (values.isna() & out[column].notna()).any():
-            raise ValueError(f"{name} column {column!r} holds non-numeric values")
-        out[column] = values.astype(float)
-    unknown = sorted(set(out["method"]) - set(METHODS))
-    if unknown:
-        raise ValueError(f"{name} column 'method' holds unknown methods {unknown}")
-    return out
+    return typed_table(table, CURVE_COLUMNS, CURVE_COLUMNS[2:], name)
 
 
 def _example(table: pd.DataFrame, subject: str | None, what: str) -> tuple[pd.DataFrame, str]:
