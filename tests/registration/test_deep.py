@@ -7,17 +7,21 @@ import pytest
 import torch
 from monai.networks.blocks import Warp
 
+from qmrflow.dl.checkpoint import save_checkpoint
 from qmrflow.dl.inference import load_program
+from qmrflow.errors import ModelError
 from qmrflow.registration.deep import (
     GridWarp,
     RegistrationLoss,
     RegistrationSettings,
     build_registration_network,
     inference_program,
+    ncc_loss,
     prepare_series,
     register_series_dl,
     train_registration,
 )
+from qmrflow.registration.oneshot import load_registration
 from qmrflow.registration.warp import compose_affine_field, identity_grid, warp_frames
 
 SHAPE = (32, 32)
@@ -78,7 +82,7 @@ def trained():
 def test_default_network_is_small_and_starts_as_the_identity():
     model = build_registration_network().eval()
     n = sum(p.numel() for p in model.parameters())
-    assert 5_000 < n < 100_000
+    assert 50_000 < n < 300_000
     x = torch.rand(3, 2, 64, 64)
     with torch.no_grad():
         ddf, warped = model(x)
@@ -97,6 +101,14 @@ def test_bad_inputs_and_settings_are_refused():
         build_registration_network(SETTINGS)(torch.zeros(1, 1, *SHAPE))
     with pytest.raises(ValueError, match="built for"):
         train_registration([(np.zeros((2, 64, 64)), np.zeros((2, 64, 64)))], [], settings=SETTINGS)
+    with pytest.raises(ValueError, match="similarity"):
+        RegistrationSettings(similarity="mi")
+    with pytest.raises(ValueError, match="training_fixed"):
+        RegistrationSettings(training_fixed="median")
+    with pytest.raises(ValueError, match="augment_shift"):
+        RegistrationSettings(augment_shift=-1)
+    with pytest.raises(ValueError, match="design"):
+        RegistrationSettings.from_mapping({"design": 1})
 
 
 def test_grid_warp_matches_monai_warp_and_warp_frames():
@@ -111,13 +123,35 @@ def test_grid_warp_matches_monai_warp_and_warp_frames():
     np.testing.assert_allclose(ours[:, 0].numpy(), warp_frames(image[:, 0], ddf.numpy()), atol=1e-5)
 
 
+def _set_affine(model, matrix) -> None:
+    """Make the affine head output ``matrix`` (2 x 3, about the centre, voxels) for any input."""
+    head = model.affine.output_block
+    raw = (torch.tensor(matrix, dtype=torch.float32) - head.identity) / head.unit
+    with torch.no_grad():
+        head.fc.bias.copy_(raw.reshape(-1))
+
+
+def test_affine_head_outputs_voxels_about_the_centre():
+    """A unit output is one voxel: of translation, or of displacement at the frame's edge."""
+    model = build_registration_network(SETTINGS).eval()
+    head = model.affine.output_block
+    assert not head.fc.weight.any() and not head.fc.bias.any()
+    raw = torch.zeros(1, 6)
+    raw[0, 2] = 1.0  # translation along axis 0
+    raw[0, 4] = 1.0  # d u_1 / d x_1: one voxel at the edge of axis 1
+    theta = head.theta(raw)[0].numpy()
+    field = compose_affine_field(theta, SHAPE)
+    np.testing.assert_allclose(field[0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(field[1, :, -1], 1.0, atol=1e-5)
+    np.testing.assert_allclose(field[1, :, 0], -1.0, atol=1e-5)
+
+
 def test_stages_compose_into_one_field():
     """Warping by the total field equals warping affinely then deformably."""
     model = build_registration_network(SETTINGS).eval()
     angle, shift = 0.1, (1.5, -2.0)
     matrix = [[np.cos(angle), -np.sin(angle), shift[0]], [np.sin(angle), np.cos(angle), shift[1]]]
-    with torch.no_grad():
-        model.affine.output_block.fc.bias.copy_(torch.tensor(matrix).reshape(-1))
+    _set_affine(model, matrix)
     grid = identity_grid([n // 2 for n in SHAPE])
     bump = np.stack([np.sin(grid[1] / 3.0), np.cos(grid[0] / 4.0)]).astype(np.float32)
     model.deformable.forward = lambda x: torch.from_numpy(bump)[None].expand(len(x), -1, -1, -1)
@@ -140,6 +174,38 @@ def test_stages_compose_into_one_field():
     sequential = model.warp(moved, local.expand(2, -1, -1, -1))
     difference = np.abs(warped[:, 0].numpy() - sequential[:, 0].numpy())[inner]
     assert difference.mean() < 0.01 and difference.max() < 0.1
+
+
+def test_ncc_ignores_brightness_and_does_not_reward_flattening():
+    """MSE prefers a flat image to a noisy dark frame at the right place; 1 - NCC does not."""
+    rng = np.random.default_rng(6)
+    _, reference, _, _ = _series(rng, frames=1, max_shift=0.0)
+    reference = torch.from_numpy(0.05 * reference)[:, None]  # a dark, pre-contrast frame
+    noise = 1.5 * float(reference.std()) * rng.standard_normal(reference.shape)
+    noisy = reference + torch.from_numpy(noise).float()
+    flat = torch.full_like(reference, float(reference.mean()))
+    mse = torch.nn.functional.mse_loss
+    assert mse(flat, reference) < mse(noisy, reference)  # the degenerate optimum
+    assert ncc_loss(noisy, reference) < 0.6 and ncc_loss(flat, reference) > 0.99
+    brighter = ncc_loss(7.0 * noisy + 3.0, reference)
+    torch.testing.assert_close(brighter, ncc_loss(noisy, reference), atol=1e-3, rtol=0)
+    assert float(ncc_loss(reference, reference)) < 1e-6
+
+
+def test_network_input_is_standardised_per_frame():
+    """Scaling a frame's intensities (and the fixed image's) leaves the field unchanged."""
+    model = build_registration_network(SETTINGS).eval()
+    _set_affine(model, [[1, 0, 0], [0, 1, 0]])
+    with torch.no_grad():  # a network whose output depends on its input
+        model.affine.output_block.fc.weight.normal_(0, 0.01)
+    frames, reference, _, _ = _series(np.random.default_rng(7), frames=2)
+    x = torch.from_numpy(np.stack([frames, reference], axis=1))
+    with torch.no_grad():
+        ddf, warped = model(x)
+        ddf_scaled, warped_scaled = model(x * 0.01 + 0.5)
+    assert float(ddf.abs().max()) > 0.1
+    torch.testing.assert_close(ddf_scaled, ddf, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(warped_scaled, warped * 0.01 + 0.5, atol=1e-4, rtol=1e-3)
 
 
 def test_bending_energy_ignores_affine_maps():
@@ -171,17 +237,37 @@ def test_training_lowers_the_loss_and_the_alignment_error(trained):
     model, result, val, test = trained
     history = result.history
     assert list(history["epoch"]) == list(range(1, SETTINGS.epochs + 1))
-    identity = np.mean([((f - r) ** 2).mean() / np.percentile(f, 99) ** 2 for f, r in val]) * (
-        1 + SETTINGS.affine_weight
-    )
-    assert result.best["val_loss"] < 0.6 * identity
+    # The loss of the identity map (frames as they are) on the validation pairs.
+    loss_fn = RegistrationLoss(SETTINGS)
+    identity = []
+    for frames, reference in val:
+        x, y, _ = prepare_series(frames, reference)
+        moving = torch.from_numpy(x[:, :1])
+        zero = torch.zeros(len(x), 2, *SHAPE)
+        identity.append(loss_fn((zero, moving, zero, moving), torch.from_numpy(y))[0].item())
+    assert result.best["val_loss"] < 0.5 * np.mean(identity)
     assert result.best["val_loss"] < history["val_loss"].iloc[0]
     before = after = 0.0
     for frames, _, truth, mask in test:
         _, displacement, _ = register_series_dl(model, frames, device="cpu")
         before += _alignment_error(np.zeros_like(truth), truth, mask)
         after += _alignment_error(displacement, truth, mask)
-    assert after < 0.7 * before
+    assert after < 0.5 * before
+
+
+def test_a_shifted_frame_is_shifted_back(trained):
+    """Sign convention end to end: frame(p) = reference(p + s) is aligned by the field -s."""
+    model = trained[0]
+    frames, reference, _, mask = _series(np.random.default_rng(8), frames=8, max_shift=1.0)
+    shift = np.array([2.0, -2.0])
+    field = np.broadcast_to(shift[:, None, None], (1, 2, *SHAPE))
+    frames[3] = warp_frames(reference[3:4], field)[0]
+    warped, displacement, _ = register_series_dl(model, frames, device="cpu")
+    estimate = displacement[3][:, mask].mean(axis=1)
+    np.testing.assert_allclose(estimate, -shift, atol=0.6)
+    error_before = np.abs(frames[3] - reference[3])[mask].mean()
+    error_after = np.abs(warped[3] - reference[3])[mask].mean()
+    assert error_after < 0.5 * error_before
 
 
 def test_training_is_deterministic_with_the_seed():
@@ -224,9 +310,30 @@ def test_exported_program_reproduces_the_network(trained):
     np.testing.assert_allclose(warped_p, warped, atol=1e-5)
 
 
-def test_lncc_similarity_trains():
+@pytest.mark.parametrize("similarity", ["lncc", "mse"])
+def test_other_similarities_train(similarity):
     rng = np.random.default_rng(5)
     pairs = [_series(rng, frames=4)[:2] for _ in range(3)]
-    settings = RegistrationSettings(image_shape=SHAPE, epochs=1, batch_size=4, similarity="lncc")
+    settings = RegistrationSettings(
+        image_shape=SHAPE, epochs=1, batch_size=4, similarity=similarity, training_fixed="frames"
+    )
     _, result = train_registration(pairs[:2], pairs[2:], settings=settings, seed=0)
-    assert -1.0 <= result.best["val_similarity"] < 0.0  # negative local correlation
+    if similarity == "lncc":
+        assert -1.0 <= result.best["val_similarity"] < 0.0  # negative local correlation
+    else:
+        assert 0.0 <= result.best["val_similarity"] < 1.0
+
+
+def test_checkpoints_of_the_first_design_are_refused(tmp_path):
+    settings = RegistrationSettings(image_shape=SHAPE)
+    model = build_registration_network(settings)
+    recorded = settings.as_dict()
+    del recorded["design"]  # written before the design was recorded
+    path = tmp_path / "old.pt"
+    save_checkpoint(model.state_dict(), path, {"settings": recorded})
+    with pytest.raises(ModelError, match="design 1"):
+        load_registration(path, torch.device("cpu"))
+    recorded["design"] = 2
+    save_checkpoint(model.state_dict(), path, {"settings": recorded})
+    _, loaded, _ = load_registration(path, torch.device("cpu"), program=False)
+    assert loaded == settings

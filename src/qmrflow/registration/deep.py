@@ -5,14 +5,16 @@ iterative affine and B-spline optimisation. Here two MONAI networks predict the 
 one forward pass per frame (Schueler et al., JCMR 2026):
 
 1. :class:`monai.networks.nets.GlobalNet` predicts an affine map (its affine head re-centred on
-   the frame centre, :class:`CentredAffineHead`) and outputs its dense displacement field (DDF)
-   ``u_a``; the moving frame warped by it is ``m_a``.
+   the frame centre and rescaled to voxels, :class:`CentredAffineHead`) and outputs its dense
+   displacement field (DDF) ``u_a``; the moving frame warped by it is ``m_a``.
 2. :class:`monai.networks.nets.LocalNet` sees ``(m_a, fixed)`` and predicts a deformable DDF
    ``u_d`` (its output layer starts at zero, and the affine head at the identity, so an
    untrained network is the identity map).
 
 Both networks see the frames average-pooled by ``settings.resolution`` (2 by default: the
-motion is smooth, and it is about four times cheaper); both DDFs are returned on the full grid.
+motion is smooth, and it is about four times cheaper) and standardised per frame (zero mean,
+unit variance: a dark pre-contrast frame looks to them like a bright one); both DDFs are
+returned on the full grid, and the frame itself is warped, not its standardised copy.
 
 Composition. The final image samples ``m_a`` at ``p + u_d(p)``, i.e. the moving frame at
 ``q + u_a(q)`` with ``q = p + u_d(p)``, so the total pull-back field is
@@ -24,10 +26,19 @@ and the output image is the moving frame warped once by ``u`` (one interpolation
 Inputs. The network sees ``(moving frame, fixed image)`` with the fixed image the per-pixel
 temporal **median** of the normalised series (or its mean, ``settings.fixed``): it needs no
 robust PCA at inference, shows the anatomy at the series' dominant position and does not depend
-on the contrast of any single frame. During training the same input is used, and the loss
-compares the warped frame with the robust-PCA reference frame of the same time point (same
-contrast, motion-free): the network learns to move each frame onto the reference geometry.
-Intensities are divided by the series' 99th percentile (:func:`prepare_series`).
+on the contrast of any single frame. The loss compares the warped frame with the robust-PCA
+reference frame of the same time point (same contrast, motion-free). During training the fixed
+image is the same summary of the *reference* series (``settings.training_fixed``): it lies
+exactly in the geometry the loss aligns to, so the network learns "move the frame onto the
+fixed image". The median of the unaligned frames lies up to ~0.75 voxel off that geometry, by
+an amount that depends on the subject's breathing, which the network cannot know; trained with
+it, it learned that noise. At inference it aligns every frame of a slice onto the frames'
+median, one geometry per slice. Intensities are divided by the series' 99th percentile
+(:func:`prepare_series`).
+
+Augmentation. Every training frame is shifted by a random translation (uniform in
+``+-settings.augment_shift`` voxels per axis) before it enters the network, its target
+unchanged: the network sees more and larger motion than the training series hold.
 
 Displacements follow :mod:`qmrflow.registration.warp`: ``(T, 2, X, Y)`` voxels, pull-back,
 channel 0 along the first image axis (MONAI's ``Warp``/DDF order). Frames are warped by
@@ -36,9 +47,16 @@ buffer so that the network exports to a torch-only program), which agrees with
 :func:`qmrflow.registration.warp.warp_frames` (linear, nearest edge).
 
 Loss. ``similarity(warped, reference) + affine_weight * similarity(affine-warped, reference)
-+ smoothness_weight * bending_energy(u)`` (MSE on normalised intensities or local normalised
-cross-correlation); bending energy vanishes on affine maps, so it only penalises the deformable
-part. Training runs on :func:`qmrflow.dl.training.fit`; the validation metric ``val_loss`` is the
++ smoothness_weight * bending_energy(u)``; bending energy vanishes on affine maps, so it only
+penalises the deformable part. The similarity is ``1 - NCC`` by default (normalised
+cross-correlation of each frame with its reference), or MSE on normalised intensities, or
+MONAI's local normalised cross-correlation (slower). MSE weighs the dark pre-contrast frames
+~100x less than the bolus and, their noise exceeding their anatomy's contrast, it is *lowered*
+by warping them onto a flat region: the first trained networks did that (displacements of
+100+ voxels on those frames). The correlation is blind to each frame's brightness and a flat
+image scores zero.
+
+Training runs on :func:`qmrflow.dl.training.fit`; the validation metric ``val_loss`` is the
 same loss on the validation pairs.
 """
 
@@ -64,6 +82,7 @@ from qmrflow.registration.oneshot import (
     _to,
     prepare_series,
     register_series_dl,
+    temporal_summary,
 )
 
 __all__ = [
@@ -74,6 +93,7 @@ __all__ = [
     "TwoStageRegistration",
     "build_registration_network",
     "inference_program",
+    "ncc_loss",
     "prepare_series",
     "register_series_dl",
     "train_registration",
@@ -126,6 +146,13 @@ class CentredAffineHead(nn.Module):
     keeps ``fc`` (same weight names) but applies ``theta`` to coordinates centred on the frame
     (rotations and scalings about the heart rather than a corner: better conditioned), on the
     grid of the full-resolution frame when the networks see a down-sampled one.
+
+    Units. ``theta = I + fc(features) * unit``, ``fc`` initialised to zero (the identity map):
+    a unit output moves the frame by one voxel (translations) or one voxel at the frame's edge
+    (matrix entries, scaled by the half-size). MONAI's head outputs ``theta`` directly; then
+    Adam's first steps (each weight of ``fc``, over a thousand, moves by about the learning
+    rate) change the matrix entries by order one, i.e. tens of voxels at the edge: training
+    was unstable and the affine stage ended near the identity or blew up on unusual frames.
     """
 
     def __init__(self, fc: nn.Linear, shape: Sequence[int]) -> None:
@@ -136,11 +163,25 @@ class CentredAffineHead(nn.Module):
         padded = torch.cat([grid - centre, torch.ones_like(grid[:1])])
         self.register_buffer("padded", padded, persistent=False)
         self.register_buffer("centred", grid - centre, persistent=False)
+        half = [1.0 / max((n - 1) / 2.0, 1.0) for n in shape]
+        self.register_buffer(
+            "unit",
+            torch.tensor([[half[0], half[1], 1.0], [half[0], half[1], 1.0]]),
+            persistent=False,
+        )
+        self.register_buffer("identity", torch.eye(2, 3), persistent=False)
+        with torch.no_grad():
+            self.fc.weight.zero_()
+            self.fc.bias.zero_()
+
+    def theta(self, raw: torch.Tensor) -> torch.Tensor:
+        """The affine matrices (N, 2, 3) about the centre, in voxels, of ``fc``'s outputs (N, 6)."""
+        return self.identity + raw.reshape(-1, 2, 3) * self.unit
 
     def forward(self, x: Sequence[torch.Tensor], image_size: Sequence[int]) -> torch.Tensor:
         """Affine DDF (N, 2, X, Y) from the deepest features ``x[0]`` (``image_size`` unused)."""
         features = x[0]
-        theta = self.fc(features.reshape(features.shape[0], -1)).reshape(-1, 2, 3)
+        theta = self.theta(self.fc(features.reshape(features.shape[0], -1)))
         return torch.einsum("qij,bpq->bpij", self.padded, theta) - self.centred
 
 
@@ -154,9 +195,9 @@ def _affine_jacobian(ddf: torch.Tensor) -> torch.Tensor:
 class TwoStageRegistration(nn.Module):
     """GlobalNet (affine) then LocalNet (deformable) on ``(moving, fixed)`` batches.
 
-    Both networks see the frames average-pooled by ``settings.resolution``; the affine DDF is
-    evaluated on the full-resolution grid and the deformable DDF is interpolated up to it
-    (bilinear, values scaled to full-resolution voxels).
+    Both networks see the frames average-pooled by ``settings.resolution`` and standardised
+    per frame and channel; the affine DDF is evaluated on the full-resolution grid and the
+    deformable DDF is interpolated up to it (bilinear, values scaled to full-resolution voxels).
 
     Parameters
     ----------
@@ -192,17 +233,21 @@ class TwoStageRegistration(nn.Module):
         )
         self.warp = GridWarp(settings.image_shape)
 
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        return x if self.factor == 1 else F.avg_pool2d(x, self.factor)
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """Network input: average-pooled, each frame and channel at zero mean, unit variance."""
+        x = x if self.factor == 1 else F.avg_pool2d(x, self.factor)
+        centred = x - x.mean(dim=(2, 3), keepdim=True)
+        std = (centred * centred).mean(dim=(2, 3), keepdim=True).sqrt()
+        return centred / (std + 1e-6)
 
     def stages(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Total DDF, warped frame, affine DDF and affinely warped frame (N, ., X, Y) each."""
         if x.ndim != 4 or x.shape[1] != 2:
             raise ValueError(f"input must be (N, 2, X, Y) = (moving, fixed), got {tuple(x.shape)}")
         moving, fixed = x[:, :1], x[:, 1:]
-        affine_ddf = self.affine(self._pool(x))
+        affine_ddf = self.affine(self._features(x))
         moved = self.warp(moving, affine_ddf)
-        local_ddf = self.deformable(self._pool(torch.cat([moved, fixed], dim=1)))
+        local_ddf = self.deformable(self._features(torch.cat([moved, fixed], dim=1)))
         if self.factor > 1:
             local_ddf = self.factor * F.interpolate(
                 local_ddf, scale_factor=float(self.factor), mode="bilinear", align_corners=False
@@ -230,6 +275,11 @@ def build_registration_network(
 def _stack_pairs(
     pairs: Sequence[SeriesPair], settings: RegistrationSettings, name: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network inputs ``(N, 2, X, Y)`` and targets ``(N, 1, X, Y)`` of every frame of ``pairs``.
+
+    The fixed channel is the temporal summary of the reference series, or of the frames
+    (``settings.training_fixed``).
+    """
     if len(pairs) == 0:
         raise ValueError(f"the {name} set is empty")
     xs, ys = [], []
@@ -237,6 +287,9 @@ def _stack_pairs(
         x, y, _ = prepare_series(
             frames, reference, fixed=settings.fixed, percentile=settings.percentile
         )
+        assert y is not None
+        if settings.training_fixed == "reference":
+            x[:, 1] = temporal_summary(y[:, 0], settings.fixed)
         if x.shape[2:] != settings.image_shape:
             raise ValueError(
                 f"{name} frames are {x.shape[2:]}, the network is built for "
@@ -250,6 +303,19 @@ def _stack_pairs(
 # --------------------------------------------------------------------------- training
 
 
+def ncc_loss(warped: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``1 - NCC``: one minus the normalised cross-correlation of each frame, batch mean.
+
+    ``(N, 1, X, Y)`` each; 0 for frames equal up to brightness and contrast, 1 for a flat
+    frame (or uncorrelated ones).
+    """
+    a = warped - warped.mean(dim=(2, 3), keepdim=True)
+    b = reference - reference.mean(dim=(2, 3), keepdim=True)
+    covariance = (a * b).mean(dim=(1, 2, 3))
+    variances = (a * a).mean(dim=(1, 2, 3)) * (b * b).mean(dim=(1, 2, 3))
+    return (1.0 - covariance / variances.clamp_min(1e-30).sqrt()).mean()
+
+
 class RegistrationLoss(nn.Module):
     """Similarity of the (total and affine) warped frames to the reference plus smoothness.
 
@@ -261,7 +327,9 @@ class RegistrationLoss(nn.Module):
         super().__init__()
         self.settings = settings
         self.similarity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-        if settings.similarity == "lncc":
+        if settings.similarity == "ncc":
+            self.similarity = ncc_loss
+        elif settings.similarity == "lncc":
             self.similarity = LocalNormalizedCrossCorrelationLoss(
                 spatial_dims=2, kernel_size=settings.lncc_kernel
             )
@@ -307,6 +375,15 @@ def _evaluate(
     return {f"val_{key}": value / len(x) for key, value in sums.items()}
 
 
+def _shift(
+    model: TwoStageRegistration, x: torch.Tensor, limit: float, generator: torch.Generator
+) -> torch.Tensor:
+    """The moving frames of ``x`` translated by uniform random shifts in ``+-limit`` voxels."""
+    shifts = (torch.rand(len(x), 2, 1, 1, generator=generator) * 2 - 1) * limit
+    moving = model.warp(x[:, :1], shifts.to(x.device).expand(-1, -1, *x.shape[2:]))
+    return torch.cat([moving, x[:, 1:]], dim=1)
+
+
 def train_registration(
     train: Sequence[SeriesPair],
     val: Sequence[SeriesPair],
@@ -322,7 +399,8 @@ def train_registration(
     train, val
         One item per slice series: ``(frames, reference)``, both ``(T, X, Y)``, the reference
         being the motion-free robust-PCA series of the same contrast per frame. Every frame is
-        one training pair.
+        one training pair (randomly shifted by up to ``settings.augment_shift`` voxels in
+        training).
     settings
         Network and schedule (:class:`RegistrationSettings`; frames must be ``image_shape``).
     seed
@@ -358,7 +436,11 @@ def train_registration(
         optimiser = torch.optim.Adam(model.parameters(), lr=s.learning_rate)
 
         def step(idx: torch.Tensor, _phase: str | None) -> dict[str, float]:
-            xb, yb = _to(x_train[idx], device), _to(y_train[idx], device)
+            xb, yb = x_train[idx], _to(y_train[idx], device)
+            if s.augment_shift > 0:
+                with torch.no_grad():
+                    xb = _shift(model, xb.to(device), s.augment_shift, generator)
+            xb = _to(xb, device)
             optimiser.zero_grad(set_to_none=True)
             loss, parts = loss_fn(model.stages(xb), yb)
             loss.backward()

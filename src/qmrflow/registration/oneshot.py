@@ -27,15 +27,21 @@ from qmrflow.dl.inference import load_program
 from qmrflow.errors import ModelError
 
 __all__ = [
+    "DESIGN",
     "RegistrationSettings",
     "load_registration",
     "prepare_series",
     "register_series_dl",
+    "temporal_summary",
 ]
 
 logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
+
+#: Version of the network design, recorded in the settings. Design 1 (no ``design`` recorded)
+#: had MONAI's raw affine head and unstandardised inputs: its weights do not fit design 2.
+DESIGN = 2
 
 
 @dataclass(frozen=True)
@@ -51,17 +57,23 @@ class RegistrationSettings:
         The networks see the frames average-pooled by this factor (2: 4 mm voxels in the demo;
         about 4x cheaper); the DDFs are returned on the full grid.
     channels
-        Initial channels of both networks (doubled at each level).
+        Initial channels of both networks (doubled at each level; 8 is about 0.16 M weights,
+        4 was too few for the affine stage).
     affine_depth
         Down-sampling levels of GlobalNet's encoder.
     deformable_levels
         LocalNet's depth; its DDF averages the outputs of levels ``0 .. deformable_levels``.
     fixed
         The fixed input: ``"median"`` or ``"mean"`` of the normalised series over time.
+    training_fixed
+        Whose summary is the fixed input in training: ``"reference"`` (of the motion-free
+        reference series: the geometry the loss aligns to) or ``"frames"`` (as at inference).
     percentile
         Each series is divided by this percentile of its frames.
     similarity
-        ``"mse"`` (normalised intensities) or ``"lncc"`` (local normalised cross-correlation).
+        ``"ncc"`` (one minus the normalised cross-correlation per frame), ``"mse"``
+        (normalised intensities: degenerate on dark, noisy frames) or ``"lncc"`` (MONAI's local
+        normalised cross-correlation; about twice the training time).
     lncc_kernel
         LNCC window (voxels).
     smoothness_weight
@@ -69,27 +81,35 @@ class RegistrationSettings:
     affine_weight
         Weight of the similarity of the affinely warped frame (trains the affine stage to
         carry the global motion).
+    augment_shift
+        Training frames are shifted by random translations up to this many voxels per axis
+        (0: none).
     epochs, batch_size, learning_rate
         Adam training schedule (cosine-annealed learning rate).
     patience
         Early stopping after this many epochs without a lower ``val_loss``; None: all epochs.
+    design
+        The network design (:data:`DESIGN`); set when checkpoints are read.
     """
 
     image_shape: tuple[int, int] = (64, 64)
     resolution: int = 2
-    channels: int = 4
+    channels: int = 8
     affine_depth: int = 3
     deformable_levels: int = 2
     fixed: str = "median"
+    training_fixed: str = "reference"
     percentile: float = 99.0
-    similarity: str = "mse"
+    similarity: str = "ncc"
     lncc_kernel: int = 7
     smoothness_weight: float = 0.1
     affine_weight: float = 0.5
+    augment_shift: float = 3.0
     epochs: int = 16
     batch_size: int = 32
     learning_rate: float = 5e-3
     patience: int | None = None
+    design: int = DESIGN
 
     def __post_init__(self) -> None:
         shape = tuple(int(n) for n in self.image_shape)
@@ -103,8 +123,18 @@ class RegistrationSettings:
             raise ValueError(f"image_shape {shape} must be divisible by {divisor}")
         if self.fixed not in ("median", "mean"):
             raise ValueError(f"fixed must be 'median' or 'mean', got {self.fixed!r}")
-        if self.similarity not in ("mse", "lncc"):
-            raise ValueError(f"similarity must be 'mse' or 'lncc', got {self.similarity!r}")
+        if self.training_fixed not in ("reference", "frames"):
+            raise ValueError(
+                f"training_fixed must be 'reference' or 'frames', got {self.training_fixed!r}"
+            )
+        if self.similarity not in ("ncc", "mse", "lncc"):
+            raise ValueError(f"similarity must be 'ncc', 'mse' or 'lncc', got {self.similarity!r}")
+        if not (math.isfinite(self.augment_shift) and self.augment_shift >= 0):
+            raise ValueError(f"augment_shift must be >= 0, got {self.augment_shift}")
+        if self.design != DESIGN:
+            raise ValueError(
+                f"network design {self.design} is not this version's ({DESIGN}): retrain it"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> RegistrationSettings:
@@ -118,6 +148,11 @@ class RegistrationSettings:
     def as_dict(self) -> dict[str, Any]:
         """Plain values for checkpoint metadata."""
         return asdict(self) | {"image_shape": list(self.image_shape)}
+
+
+def temporal_summary(stack: np.ndarray, fixed: str = "median") -> np.ndarray:
+    """The per-pixel ``"median"`` or ``"mean"`` over time of a ``(T, X, Y)`` stack."""
+    return np.median(stack, axis=0) if fixed == "median" else stack.mean(axis=0)
 
 
 def prepare_series(
@@ -156,7 +191,7 @@ def prepare_series(
     if not math.isfinite(scale) or scale <= 0:
         scale = 1.0
     norm = stack / np.float32(scale)
-    summary = np.median(norm, axis=0) if fixed == "median" else norm.mean(axis=0)
+    summary = temporal_summary(norm, fixed)
     x = np.stack([norm, np.broadcast_to(summary, norm.shape)], axis=1).astype(np.float32)
     target = None
     if reference is not None:
@@ -259,15 +294,19 @@ def load_registration(
     Raises
     ------
     ModelError
-        Bad checkpoint, no settings recorded, weights that do not fit, or a subject it was
-        trained on.
+        Bad checkpoint, no settings recorded, settings of another network design (trained
+        before :data:`DESIGN`), weights that do not fit, or a subject it was trained on.
     """
     checkpoint = load_checkpoint(path, expected_sha256=expected_sha256, map_location="cpu")
     if subject is not None:
         check_not_trained_on(subject, checkpoint.metadata, path)
     if "settings" not in checkpoint.metadata:
         raise ModelError(f"{path}: metadata has no 'settings' to rebuild the network from")
-    settings = RegistrationSettings.from_mapping(checkpoint.metadata["settings"])
+    recorded = {"design": 1} | dict(checkpoint.metadata["settings"])
+    try:
+        settings = RegistrationSettings.from_mapping(recorded)
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
     run = (
         load_program(checkpoint.state_dict | checkpoint.program, str(path), device)
         if program
