@@ -147,5 +147,61 @@ SYNTHMRI = StudyCase(
 )
 
 
+# ------------------------------------------------------------------ perfusion
+def _perfusion_series(root: Path, subject: str) -> Path:
+    return root / f"sub-{subject}/perf/sub-{subject}_acq-stress_perf.nii.gz"
+
+
+def _perfusion_change(root: Path, subject: str) -> None:
+    _scale_image(_perfusion_series(root, subject))
+
+
+def _perfusion_break(root: Path, subject: str) -> Breakage:
+    sidecar = _perfusion_series(root, subject).with_name(f"sub-{subject}_acq-stress_perf.json")
+    meta = json.loads(sidecar.read_text())
+    meta["FrameTimes"] = meta["FrameTimes"][:-1]  # one frame time short of the frames
+    sidecar.write_text(json.dumps(meta))
+    return Breakage(
+        broken=sidecar,
+        rule="correct_perfusion_motion",
+        log="sub-{subject}_desc-iterative.log",
+        expected=("FrameTimes", sidecar.name),
+        absent=(
+            "results/perfusion/sub-{subject}/perf/sub-{subject}_acq-stress_desc-iterative_perf.nii.gz",
+        ),
+    )
+
+
+PERFUSION = StudyCase(
+    name="perfusion",
+    config={
+        "demo": {"n_subjects": 6, "n_frames": 12},
+        # one affine round against a 3-component PCA reference: the method's shape, quickly
+        "registration": {"iterative": {"lambdas": [], "components": [3], "bspline_mesh": None}},
+        "model": {"registration": {"epochs": 2}, "segmentation": {"epochs": 2}},
+    },
+    subject_rules=frozenset(
+        {
+            "correct_perfusion_motion",
+            "correct_perfusion_motion_dl",
+            "segment_perfusion_subject",
+            "measure_perfusion_subject",
+            "plot_perfusion_subject",
+        }
+    ),
+    group_rules=frozenset({"evaluate_perfusion", "plot_perfusion_figures", "index_perfusion_qc"}),
+    train_rules=frozenset({"train_perfusion_registration", "train_perfusion_segmentation"}),
+    subject_outputs=("results/perfusion/sub-{subject}/sub-{subject}_desc-dl_segments.tsv",),
+    demo_rule="simulate_perfusion_subject",
+    change=_perfusion_change,
+    breakage=_perfusion_break,
+    bad_config=(
+        {"model": {"registration": {"epochs": 0}}},
+        "perfusion.model.registration.epochs",
+    ),
+    first_log="correct_perfusion_motion/sub-{subject}_desc-none.log",
+)
+
+
 #: Every study of the workflow.
-STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI)
+STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI, PERFUSION)

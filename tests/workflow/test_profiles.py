@@ -12,8 +12,8 @@ from .conftest import REPO, SLURM_PROFILE, run_snakemake, slurm_profile
 
 pytestmark = pytest.mark.workflow
 
-#: Both studies on their default demo cohorts: every rule of the workflow is planned.
-FULL = {"studies": ["dystrophy", "synthmri"]}
+#: Every study on its default demo cohort: every rule of the workflow is planned.
+FULL = {"studies": ["dystrophy", "synthmri", "perfusion"]}
 
 
 def jobs(workdir, *args) -> list[dict]:
@@ -72,6 +72,10 @@ def test_every_submitted_rule_has_a_class_and_cheap_rules_run_locally(slurm_jobs
         "plot_dystrophy_figures",
         "evaluate_synthmri",
         "plot_synthmri_figures",
+        "simulate_perfusion_participants",
+        "evaluate_perfusion",
+        "plot_perfusion_figures",
+        "index_perfusion_qc",
         "describe_derivatives",
     }
     planned = {job["rule"] for job in slurm_jobs}
@@ -85,6 +89,10 @@ def test_dl_rules_ask_for_a_gpu_and_cpu_rules_for_none(slurm_jobs, gpu_rules):
         "classify_dystrophy_subject",
         "train_synthmri_superresolution",
         "superresolve_synthmri_subject",
+        "train_perfusion_registration",
+        "train_perfusion_segmentation",
+        "correct_perfusion_motion_dl",
+        "segment_perfusion_subject",
     }
     for job in slurm_jobs:
         if job["rule"] in declared_localrules():

@@ -1,0 +1,92 @@
+"""Registry row of study ``perfusion``: DL vs iterative motion correction of stress CMR."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from qmrflow.config import check_splits_present
+from qmrflow.workflow.layout import StudySpec, with_id_prefix
+
+#: The alignments compared, in the order of the tables: none, iterative, DL.
+METHODS: tuple[str, ...] = ("none", "iterative", "dl")
+
+#: The networks the study trains (or applies, when given in the config).
+MODELS: tuple[str, ...] = ("registration", "segmentation")
+
+
+def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
+    """The demo cohort's participants table, from the config's demo block (the table the
+    demo's participants rule writes)."""
+    from qmrflow.studies.perfusion.simulate import demo_participants
+
+    return with_id_prefix(demo_participants(demo["n_subjects"], demo["seed"]), demo["id_prefix"])
+
+
+def _models(study: Mapping[str, Any]) -> list[str]:
+    return list(MODELS)
+
+
+def _check_participants(table: pd.DataFrame, training: bool, file: Path) -> None:
+    needed = ("train", "val", "test") if training else ("test",)
+    check_splits_present(table, splits=needed, file=file)
+
+
+STUDY = StudySpec(
+    name="perfusion",
+    demo_participants=_demo_participants,
+    models=_models,
+    tables={
+        "statistics": "statistics.tsv",
+        "methods": "methods.tsv",
+        "subjects": "subjects.tsv",
+        "paper_comparison": "paper_comparison.tsv",
+        "qc_index": "qc.tsv",
+    },
+    figures={
+        "curves": "figures/curves.png",
+        "bullseye": "figures/bullseye.png",
+        "dice": "figures/dice.png",
+        "measures": "figures/measures.png",
+        "paper": "figures/paper_comparison.png",
+    },
+    # The registration network learns from the robust-PCA references the registration section
+    # configures.
+    training_sections=("registration",),
+    check_participants=_check_participants,
+    # Files BIDS has no name for (documented in config/README.md): dynamic cardiac perfusion
+    # series and their proton-density images, displacement fields, label maps per frame and
+    # the study's tables.
+    bids_ignore={
+        "raw": ("*_perf.nii.gz", "*_perf.json", "*_PD.nii.gz", "*_PD.json"),
+        "truth": (
+            "*_xfm.nii.gz",
+            "*_xfm.json",
+            "*_dseg.nii.gz",
+            "*_dseg.json",
+            "*_mbf.nii.gz",
+            "*_mbf.json",
+            "*_segments.tsv",
+            "*_aif.tsv",
+        ),
+        "labels": ("*_dseg.nii.gz", "*_dseg.json"),
+        "derivatives": (
+            "figures",
+            "*_perf.nii.gz",
+            "*_perf.json",
+            "*_PD.nii.gz",
+            "*_PD.json",
+            "*_xfm.nii.gz",
+            "*_xfm.json",
+            "*_dseg.nii.gz",
+            "*_dseg.json",
+            "*_mbf.nii.gz",
+            "*_mbf.json",
+            "*.tsv",
+        ),
+    },
+    demo_derivatives=("truth", "labels"),
+)
