@@ -33,10 +33,13 @@ if "registration" in PERFUSION_TRAINS:
             f"{LOGS}/reference_perfusion_subject/sub-{{subject}}.log",
         benchmark:
             f"{BENCHMARKS}/reference_perfusion_subject/sub-{{subject}}.tsv"
+        # the references and the training are the study's critical path: first
+        priority: 1
         conda:
             "../../envs/imaging.yaml"
         params:
-            options=PERFUSION["registration"]["iterative"],
+            options=PERFUSION["registration"]["iterative"]
+            | PERFUSION["registration"]["reference"],
         script:
             "scripts/reference_perfusion_subject.py"
 
@@ -51,6 +54,7 @@ if "registration" in PERFUSION_TRAINS:
             f"{LOGS}/train_perfusion_registration/registration.log",
         benchmark:
             f"{BENCHMARKS}/train_perfusion_registration/registration.tsv"
+        priority: 1
         conda:
             "../../envs/dl.yaml"
         resources:
