@@ -20,6 +20,7 @@ from qmrflow.stats.paper import (
     lookup_estimate,
     paper_comparison_table,
 )
+from qmrflow.studies.perfusion.study import METHODS
 
 __all__ = [
     "DICE",
@@ -46,8 +47,6 @@ __all__ = [
 STUDY = "perfusion"
 PAPER = "Schueler et al., JCMR 2026 (102697)"
 
-#: The three alignments, in table order.
-METHODS: tuple[str, ...] = ("none", "iterative", "dl")
 METHOD_LABELS: dict[str, str] = {"none": "none", "iterative": "iterative", "dl": "DL"}
 
 #: Mean myocardial Dice after alignment, per method.
