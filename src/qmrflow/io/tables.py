@@ -17,6 +17,8 @@ from qmrflow.io.atomic import atomic_output
 from qmrflow.io.bids import bare_labels
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
 
@@ -46,6 +48,42 @@ def read_tsv(path: str | os.PathLike[str], *, subject: str | None = None) -> pd.
     if "participant_id" in table.columns:
         table["participant_id"] = bare_labels(table["participant_id"])
     return table
+
+
+def typed_table(
+    table: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str], name: str
+) -> pd.DataFrame:
+    """A typed copy of a results table: ``numeric`` columns as floats, ``participant_id`` (when
+    a column) as text.
+
+    Raises
+    ------
+    ValueError
+        Not a DataFrame, one of ``columns`` missing, no rows, or non-numeric values in a
+        ``numeric`` column; the message names the table (``name``) and the column.
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks column(s) {missing}; has {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{name} is empty")
+    out = table.copy()
+    if "participant_id" in out.columns:
+        out["participant_id"] = out["participant_id"].astype(str)
+    for column in numeric:
+        values = pd.to_numeric(out[column], errors="coerce")
+        bad = values.isna() & out[column].notna()
+        if bad.any():
+            raise ValueError(
+                f"{name} column {column!r} holds non-numeric values, e.g. "
+                f"{out.loc[bad, column].iloc[0]!r}"
+            )
+        out[column] = values.astype(float)
+    return out
 
 
 def write_tsv(

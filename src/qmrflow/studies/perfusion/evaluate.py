@@ -72,7 +72,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from qmrflow.io import read_tsv, write_tsv
+from qmrflow.io import read_tsv, tables, write_tsv
 from qmrflow.stats import (
     adjust_table,
     compare_pair,
@@ -164,27 +164,11 @@ OUTPUT_KEYS: tuple[str, ...] = tuple(
 def typed_table(
     table: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str], name: str
 ) -> pd.DataFrame:
-    """A typed copy of a per-subject table: its columns present, ``numeric`` as floats, known
-    methods; a ValueError naming the table and the column otherwise."""
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; has {list(table.columns)}")
-    if table.empty:
-        raise ValueError(f"{name} is empty")
-    out = table.copy()
-    out["participant_id"] = out["participant_id"].astype(str)
+    """A typed copy of a per-subject table (:func:`qmrflow.io.tables.typed_table`) whose
+    ``method`` column holds known methods; a ValueError naming the table and the column
+    otherwise."""
+    out = tables.typed_table(table, columns, numeric, name)
     out["method"] = out["method"].astype(str)
-    for column in numeric:
-        values = pd.to_numeric(out[column], errors="coerce")
-        bad = values.isna() & out[column].notna()
-        if bad.any():
-            raise ValueError(
-                f"{name} column {column!r} holds non-numeric values, e.g. "
-                f"{out.loc[bad, column].iloc[0]!r}"
-            )
-        out[column] = values.astype(float)
     unknown = sorted(set(out["method"]) - set(METHODS))
     if unknown:
         raise ValueError(

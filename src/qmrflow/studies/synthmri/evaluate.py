@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from qmrflow.io import read_tsv, write_tsv
+from qmrflow.io.tables import typed_table
 from qmrflow.stats import (
     BlandAltmanResult,
     PairedTTestResult,
@@ -138,26 +139,6 @@ _IQR_METHOD = "median and interquartile range (25th-75th percentile, linear inte
 # ------------------------------------------------------------------------------------------
 
 
-def _check_table(
-    table: pd.DataFrame, columns: Sequence[str], numeric: Sequence[str], name: str
-) -> None:
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}; has {list(table.columns)}")
-    if table.empty:
-        raise ValueError(f"{name} is empty")
-    for column in numeric:
-        values = pd.to_numeric(table[column], errors="coerce")
-        bad = values.isna() & table[column].notna()
-        if bad.any():
-            raise ValueError(
-                f"{name} column {column!r} holds non-numeric values, e.g. "
-                f"{table.loc[bad, column].iloc[0]!r}"
-            )
-
-
 def check_rois_table(table: pd.DataFrame, name: str = "rois table") -> pd.DataFrame:
     """Validate an ROI table (columns of :data:`~qmrflow.studies.synthmri.rois.ROI_COLUMNS`).
 
@@ -170,11 +151,7 @@ def check_rois_table(table: pd.DataFrame, name: str = "rois table") -> pd.DataFr
         an unknown map, or duplicate ``(participant_id, method, roi_type, roi, map)`` rows; the
         message names the table and the column.
     """
-    _check_table(table, ROI_COLUMNS, _NUMERIC_ROI, name)
-    out = table.copy()
-    out["participant_id"] = out["participant_id"].astype(str)
-    for column in _NUMERIC_ROI:
-        out[column] = pd.to_numeric(out[column]).astype(float)
+    out = typed_table(table, ROI_COLUMNS, _NUMERIC_ROI, name)
     if out["mean"].isna().any():
         raise ValueError(f"{name} column 'mean' has {int(out['mean'].isna().sum())} missing values")
     unknown = sorted(set(out["map"]) - set(MAPS))
@@ -201,12 +178,7 @@ def check_quality_table(table: pd.DataFrame, name: str = "quality table") -> pd.
     ValueError
         Not a table, empty, a missing column, or non-numeric metric values (naming them).
     """
-    _check_table(table, QUALITY_COLUMNS, METRICS, name)
-    out = table.copy()
-    out["participant_id"] = out["participant_id"].astype(str)
-    for column in METRICS:
-        out[column] = pd.to_numeric(out[column]).astype(float)
-    return out
+    return typed_table(table, QUALITY_COLUMNS, METRICS, name)
 
 
 # ------------------------------------------------------------------------------------------
