@@ -97,3 +97,34 @@ def test_training_metadata_records_the_run():
     assert meta["best_epoch"] == 2 and meta["best_val_loss"] == 0.4 and meta["epochs_run"] == 2
     assert meta["architecture"] == "net" and meta["provenance"] == {"a": 1}
     json.dumps(meta)
+
+
+def test_runnable_prefers_the_program_and_else_rebuilds_the_network(tmp_path):
+    from qmrflow.dl.checkpoint import runnable
+    from qmrflow.dl.inference import export_program
+
+    network = torch.nn.Linear(3, 2).eval()
+    x = torch.rand(4, 3)
+    path = tmp_path / "m.pt"
+    save_checkpoint(network.state_dict(), path, {}, program=export_program(network, x))
+    loaded = load_checkpoint(path)
+    built = []
+
+    def build():
+        built.append(True)
+        return torch.nn.Linear(3, 2)
+
+    run = runnable(loaded, torch.device("cpu"), build)
+    assert not built  # the stored program runs
+    torch.testing.assert_close(run(x), network(x))
+    rebuilt = runnable(loaded, torch.device("cpu"), build, program=False)
+    assert built and not rebuilt.training
+    torch.testing.assert_close(rebuilt(x), network(x))
+    with pytest.raises(ModelError, match="weights do not fit the recorded adapter"):
+        runnable(
+            loaded,
+            torch.device("cpu"),
+            lambda: torch.nn.Linear(5, 2),
+            program=False,
+            what="adapter",
+        )

@@ -15,7 +15,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from qmrflow.dl.inference import is_program_key
+from qmrflow.dl.inference import is_program_key, load_program
 from qmrflow.errors import ModelError
 from qmrflow.io.atomic import atomic_output
 from qmrflow.io.tables import write_json
@@ -240,3 +240,35 @@ def load_checkpoint(
         path=path,
         program={k: v for k, v in state.items() if is_program_key(k)},
     )
+
+
+def runnable(
+    checkpoint: Checkpoint,
+    device: torch.device,
+    build: Callable[[], torch.nn.Module],
+    *,
+    program: bool = True,
+    what: str = "network",
+    memory_format: torch.memory_format = torch.preserve_format,
+) -> Callable[..., Any]:
+    """What runs a verified checkpoint: its stored inference program or, when it has none,
+    ``program`` is False or the program cannot run here, the network ``build()`` makes with
+    the checkpoint's weights, on ``device`` in eval mode.
+
+    Raises
+    ------
+    ModelError
+        The weights do not fit the built network (``what`` names it in the message).
+    """
+    if program:
+        run = load_program(checkpoint.state_dict | checkpoint.program, str(checkpoint.path), device)
+        if run is not None:
+            return run
+    network = build()
+    try:
+        network.load_state_dict(checkpoint.state_dict)
+    except RuntimeError as exc:
+        raise ModelError(
+            f"{checkpoint.path}: weights do not fit the recorded {what}: {exc}"
+        ) from exc
+    return network.to(device, memory_format=memory_format).eval()

@@ -22,8 +22,7 @@ import torch
 from numpy.typing import ArrayLike
 from torch import nn
 
-from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint
-from qmrflow.dl.inference import load_program
+from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint, runnable
 from qmrflow.errors import ModelError
 
 __all__ = [
@@ -307,18 +306,11 @@ def load_registration(
         settings = RegistrationSettings.from_mapping(recorded)
     except ValueError as exc:
         raise ModelError(f"{path}: {exc}") from exc
-    run = (
-        load_program(checkpoint.state_dict | checkpoint.program, str(path), device)
-        if program
-        else None
-    )
-    if run is None:
+
+    def build() -> torch.nn.Module:
         from qmrflow.registration.deep import build_registration_network
 
-        network = build_registration_network(settings)
-        try:
-            network.load_state_dict(checkpoint.state_dict)
-        except RuntimeError as exc:
-            raise ModelError(f"{path}: weights do not fit the recorded network: {exc}") from exc
-        run = network.to(device).eval()
+        return build_registration_network(settings)
+
+    run = runnable(checkpoint, device, build, program=program)
     return run, settings, checkpoint

@@ -51,10 +51,11 @@ from qmrflow.dl.checkpoint import (
     Checkpoint,
     check_not_trained_on,
     load_checkpoint,
+    runnable,
     save_checkpoint,
     training_metadata,
 )
-from qmrflow.dl.inference import export_program, load_program, predict_batches
+from qmrflow.dl.inference import export_program, predict_batches
 from qmrflow.errors import InputDataError, ModelError
 from qmrflow.io import load_nifti, write_tsv
 from qmrflow.io.bids import subject_of
@@ -685,16 +686,7 @@ def load_segmenter(
         settings = SegmentationSettings.from_mapping(recorded_settings)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"{path}: invalid recorded settings: {exc}") from exc
-    run = None
-    if program:
-        run = load_program(checkpoint.state_dict | checkpoint.program, str(path), device)
-    if run is None:
-        network = _build_unet(settings)
-        try:
-            network.load_state_dict(checkpoint.state_dict)
-        except RuntimeError as exc:
-            raise ModelError(f"{path}: weights do not fit the recorded U-Net: {exc}") from exc
-        run = network.to(device).eval()
+    run = runnable(checkpoint, device, lambda: _build_unet(settings), program=program, what="U-Net")
     return run, settings, checkpoint
 
 

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint
+from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint, runnable
 from qmrflow.dl.device import select_device
-from qmrflow.dl.inference import load_program, predict_batches
+from qmrflow.dl.inference import predict_batches
 from qmrflow.dl.seed import deterministic
 from qmrflow.errors import InputDataError, ModelError
 from qmrflow.io import load_nifti, save_nifti
@@ -387,16 +387,14 @@ def load_generator(
             f"{model}: trained with map scales {recorded}, this version normalises with {SCALES}"
         )
     settings = resolve_settings(metadata["settings"])
-    run = None
-    if program:
-        run = load_program(checkpoint.state_dict | checkpoint.program, str(model), device)
-    if run is None:
-        generator = build_generator(settings)
-        try:
-            generator.load_state_dict(checkpoint.state_dict)
-        except RuntimeError as exc:
-            raise ModelError(f"{model}: weights do not fit the recorded generator: {exc}") from exc
-        run = generator.to(device, memory_format=torch.channels_last).eval()
+    run = runnable(
+        checkpoint,
+        device,
+        lambda: build_generator(settings),
+        program=program,
+        what="generator",
+        memory_format=torch.channels_last,
+    )
     return run, settings, checkpoint
 
 
