@@ -356,9 +356,9 @@ def register_pair(
         raise ValueError(f"fixed must be (X, Y), got shape {fix.shape}")
     if mov.shape != fix.shape:
         raise ValueError(f"moving must have the shape of fixed {fix.shape}, got {mov.shape}")
-    if not (np.all(np.isfinite(mov)) and np.all(np.isfinite(fix))):
-        raise ValueError("moving and fixed must be finite")
-    options = _options(
+    return register_series(
+        mov[None],
+        fix[None],
         spacing=spacing,
         metric=metric,
         affine_iterations=affine_iterations,
@@ -366,8 +366,7 @@ def register_pair(
         bspline_iterations=bspline_iterations,
         smoothing=smoothing,
         threads=threads,
-    )
-    return _register(mov, fix, options)[1]
+    ).displacement[0]
 
 
 def register_series(
