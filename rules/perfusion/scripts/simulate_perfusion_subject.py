@@ -14,7 +14,6 @@ with job_logging(snakemake.log[0]):
         snakemake.params.row,
         settings={
             "matrix": demo["matrix"],
-            "aif_matrix": [n // 2 for n in demo["matrix"]],
             "n_frames": demo["n_frames"],
             "snr": demo["snr"],
         },

@@ -62,7 +62,8 @@ class SimulationSettings:
     n_frames
         Dynamic frames, one per heartbeat.
     aif_matrix, aif_voxel_mm
-        The low-resolution AIF series (one slice at the level of the first, basal, slice).
+        The low-resolution AIF series (one slice at the level of the first, basal, slice);
+        ``aif_matrix`` None covers the stress series' field of view.
     saturation_time, aif_saturation_time
         Saturation-recovery delay TS (s) of the stress and the AIF series.
     field_strength
@@ -86,7 +87,7 @@ class SimulationSettings:
     slice_thickness_mm: float = 8.0
     slice_spacing_mm: float = 20.0
     n_frames: int = 40
-    aif_matrix: tuple[int, int] = (32, 32)
+    aif_matrix: tuple[int, int] | None = None
     aif_voxel_mm: float = 4.0
     saturation_time: float = 0.10
     aif_saturation_time: float = 0.02
@@ -99,6 +100,9 @@ class SimulationSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "matrix", _pair(self.matrix, "matrix"))
+        if self.aif_matrix is None:  # the stress series' field of view
+            scale = float(self.voxel_mm) / float(self.aif_voxel_mm)
+            object.__setattr__(self, "aif_matrix", [round(n * scale) for n in self.matrix])
         object.__setattr__(self, "aif_matrix", _pair(self.aif_matrix, "aif_matrix"))
         for name in ("n_slices", "n_frames"):
             object.__setattr__(self, name, int(getattr(self, name)))
