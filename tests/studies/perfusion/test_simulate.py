@@ -264,7 +264,5 @@ def test_bad_inputs_raise_config_errors(tmp_path):
 
 
 def test_the_aif_series_covers_the_stress_field_of_view_by_default():
-    from qmrflow.studies.perfusion.simulate.settings import SimulationSettings
-
     assert SimulationSettings(matrix=(80, 64)).aif_matrix == (40, 32)  # 2 mm -> 4 mm voxels
     assert SimulationSettings(aif_matrix=(20, 20)).aif_matrix == (20, 20)
