@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from qmrflow.registration.iterative import (
     SeriesRegistration,
+    _report_rejected,
     apply_to,
     register_image,
     register_pair,
@@ -196,3 +197,14 @@ def test_flat_frames_give_the_identity():
 def test_bad_arguments_are_rejected(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_implausible_affine_maps_are_reported_once_per_pass(caplog):
+    caplog.set_level("WARNING", logger="qmrflow.registration.iterative")
+    _report_rejected([None, 2.5, None, 5.75, None], "outer iteration 1")
+    _report_rejected([None, None], "registration")
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1
+    assert "outer iteration 1" in messages[0]
+    assert "2 of 5 frames" in messages[0]
+    assert "2.5 to 5.75" in messages[0]

@@ -136,8 +136,11 @@ def _affine(
     bins: int = 32,
     smoothing: float = 0.0,
     initial: sitk.AffineTransform | None = None,
-) -> sitk.AffineTransform:
+) -> tuple[sitk.AffineTransform, float | None]:
     """Affine map about the frame centre by regular-step gradient descent.
+
+    Returns the map and, where its determinant was implausible and the identity replaced it,
+    that determinant (None otherwise); the callers report such frames once per series.
 
     From the identity: a 3-level pyramid (shrink 4, 2, 1) with 1 mm first steps. From an
     ``initial`` map (a previous outer iteration's): 2 levels (shrink 2, 1) and 0.5 mm first
@@ -173,10 +176,21 @@ def _affine(
     method.SetInitialTransform(transform, inPlace=True)
     method.Execute(fixed, moving)
     determinant = float(np.linalg.det(np.reshape(transform.GetMatrix(), (2, 2))))
-    if not MIN_AREA_RATIO <= determinant <= 1.0 / MIN_AREA_RATIO:
-        log.warning("implausible affine (determinant %.3g): using the identity", determinant)
-        transform.SetParameters([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
-    return transform
+    if MIN_AREA_RATIO <= determinant <= 1.0 / MIN_AREA_RATIO:
+        return transform, None
+    transform.SetParameters([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    return transform, determinant
+
+
+def _report_rejected(rejected: Sequence[float | None], what: str) -> None:
+    """One warning for the frames of a registration pass whose affine map was implausible."""
+    values = [value for value in rejected if value is not None]
+    if values:
+        log.warning(
+            "%s: implausible affine map (determinant %.3g to %.3g) in %d of %d frames; "
+            "the identity was used for them",
+            *(what, min(values), max(values), len(values), len(rejected)),
+        )
 
 
 def _bspline(
@@ -278,17 +292,18 @@ def _register(
     *,
     initial: sitk.AffineTransform | None = None,
     bspline: bool = True,
-) -> tuple[sitk.AffineTransform | None, np.ndarray]:
-    """The affine map (None for a flat frame) and the ``(2, X, Y)`` field of one frame pair."""
+) -> tuple[sitk.AffineTransform | None, np.ndarray, float | None]:
+    """The affine map (None for a flat frame), the ``(2, X, Y)`` field of one frame pair and
+    the determinant of an implausible affine map replaced by the identity (None if none was)."""
     if _flat(mov) or _flat(fix):
         log.warning("flat frame: nothing to register, returning the identity")
-        return None, np.zeros((2, *fix.shape))
+        return None, np.zeros((2, *fix.shape)), None
     # A common intensity scale keeps mean squares and L-BFGS-B tolerances comparable over the
     # bolus (the reference and the frame are divided by the same number).
     scale = float(np.percentile(np.abs(fix), 99)) or float(np.abs(fix).max())
     fixed_image = _to_image(fix / scale, options.spacing)
     moving_image = _to_image(mov / scale, options.spacing)
-    affine = _affine(
+    affine, rejected = _affine(
         fixed_image,
         moving_image,
         metric=options.metric,
@@ -311,7 +326,7 @@ def _register(
         )
         # CompositeTransform applies its last transform first: p -> affine(bspline(p)).
         transform = sitk.CompositeTransform([affine, deformable])
-    return affine, _displacement(transform, fixed_image, options.threads)
+    return affine, _displacement(transform, fixed_image, options.threads), rejected
 
 
 def register_pair(
@@ -415,10 +430,10 @@ def register_series(
         threads=threads,
     )
     start = time.perf_counter()
-    displacement = np.stack(
-        [_register(frame, target, options)[1] for frame, target in zip(stack, ref, strict=True)]
-    )
+    results = [_register(frame, target, options) for frame, target in zip(stack, ref, strict=True)]
+    displacement = np.stack([field for _, field, _ in results])
     seconds = time.perf_counter() - start
+    _report_rejected([rejected for *_, rejected in results], "registration")
     log.info(
         "registered %d frames in %.2f s (%.3f s/frame)",
         len(stack),
@@ -580,8 +595,9 @@ def _outer_loop(
             _register(frame, target, options, initial=initial, bspline=last)
             for frame, target, initial in zip(stack, reference, affines, strict=True)
         ]
-        affines = [affine for affine, _ in results]
-        previous, displacement = displacement, np.stack([field for _, field in results])
+        affines = [affine for affine, _, _ in results]
+        previous, displacement = displacement, np.stack([field for _, field, _ in results])
+        _report_rejected([rejected for *_, rejected in results], f"outer iteration {number + 1}")
         aligned = warp_frames(stack, displacement).astype(float)
         change = float(np.abs(displacement - previous).mean())
         history.append(OuterIteration(stage, parameter, rank, time.perf_counter() - began, change))
