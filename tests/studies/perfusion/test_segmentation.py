@@ -13,8 +13,6 @@ from qmrflow.errors import InputDataError, ModelError
 from qmrflow.io import save_nifti
 from qmrflow.studies.perfusion.segmentation import (
     MYOCARDIUM,
-    SegmentationSettings,
-    _augment,
     dice,
     load_segmenter,
     map_labels,
@@ -142,61 +140,6 @@ def test_network_inputs_of_chosen_frames(cohort):
     some = network_inputs(series, frames=[2, 7])
     np.testing.assert_array_equal(some, every[:, [2, 7]])
     assert network_inputs(series, context=False).shape == (2, 10, 1, 32, 32)
-
-
-def test_augmentation_shifts_the_frame_and_its_labels_against_the_context():
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(64, 3, 16, 16)
-    x[:, 1:] = x[:1, 1:]  # one context for all
-    y = torch.randint(0, 4, (64, 16, 16))
-    moved_x, moved_y = _augment(x.clone(), y.clone(), generator, shift=3)
-    # flips and transposes move every channel; the shift only the frame and its labels: after
-    # undoing a sample's symmetry its context is the original, its frame a rolled copy
-    symmetries = [(fx, fy, tr) for fx in (0, 1) for fy in (0, 1) for tr in (0, 1)]
-
-    def apply(a, symmetry):
-        a = a.flip(-2) if symmetry[0] else a
-        a = a.flip(-1) if symmetry[1] else a
-        return a.transpose(-2, -1) if symmetry[2] else a
-
-    rolled = 0
-    for i in range(64):
-        symmetry = next(m for m in symmetries if torch.equal(apply(x[i, 1:], m), moved_x[i, 1:]))
-        frame, labels = apply(x[i, 0], symmetry), apply(y[i], symmetry)
-        scale = moved_x[i, 0].sum() / frame.sum()  # the frame's random intensity scale
-        found = [
-            (dx, dy)
-            for dx in range(-3, 4)
-            for dy in range(-3, 4)
-            if torch.equal(torch.roll(labels, (dx, dy), (0, 1)), moved_y[i])
-            and torch.allclose(torch.roll(frame, (dx, dy), (0, 1)) * scale, moved_x[i, 0])
-        ]
-        assert found
-        rolled += found[0] != (0, 0)
-    assert rolled > 32  # most samples shifted (a 1 in 49 chance each of none)
-
-
-def test_dice_per_frame():
-    a = np.zeros((4, 4, 1, 3), np.uint8)
-    b = a.copy()
-    a[:2, :2, 0, 0] = 2  # 4 voxels
-    b[:2, :1, 0, 0] = 2  # 2 of them
-    a[0, 0, 0, 1] = 2
-    d = dice(a, b, MYOCARDIUM)
-    assert d.shape == (1, 3)
-    np.testing.assert_allclose(d[0, :2], [2 * 2 / 6, 0.0])
-    assert np.isnan(d[0, 2])
-    stack = np.moveaxis(a[:, :, 0], -1, 0)
-    np.testing.assert_allclose(dice(stack, stack, 2, axes=(1, 2))[:2], [1.0, 1.0])
-
-
-def test_settings_from_mapping():
-    s = SegmentationSettings.from_mapping({"channels": [4, 8], "epochs": 3})
-    assert s.channels == (4, 8) and s.as_dict()["channels"] == [4, 8]
-    with pytest.raises(ValueError, match="unknown segmentation settings"):
-        SegmentationSettings.from_mapping({"epoch": 3})
-    with pytest.raises(ValueError, match="epochs"):
-        SegmentationSettings(epochs=0)
 
 
 def test_training_segments_held_out_rings(trained, cohort):
