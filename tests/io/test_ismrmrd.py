@@ -398,3 +398,33 @@ def test_importing_qmrflow_io_does_not_import_ismrmrd():
 
     code = "import sys, qmrflow.io; assert 'ismrmrd' not in sys.modules, 'ismrmrd was imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_slice_geometry_round_trips_as_a_nifti_affine(tmp_path):
+    """A coronal grid (axis 0 toward the patient's left, axis 1 toward the head) at 4 mm."""
+    rng = np.random.default_rng(3)
+    kspace = (rng.standard_normal((3, 2, 4, 16)) + 1j).astype(np.complex64)
+    angles = np.linspace(0, np.pi, 4, endpoint=False)
+    radius = np.linspace(-np.pi, np.pi, 16, endpoint=False)
+    spoke = np.stack([np.outer(np.cos(angles), radius), np.outer(np.sin(angles), radius)], -1)
+    trajectory = np.broadcast_to(spoke, (3, 4, 16, 2)).astype(np.float32)
+    affine = np.array([[-4.0, 0, 0, 126.0], [0, 0, 10.0, -20.0], [0, 4.0, 0, -130.0], [0, 0, 0, 1]])
+    path = tmp_path / "sub-g1_task-sniff_kspace.h5"
+    write_radial_series(
+        path,
+        kspace,
+        trajectory,
+        np.arange(3) * 0.05,
+        matrix=(64, 64),
+        fov_mm=(256, 256),
+        affine=affine,
+    )
+    series = read_radial_series(path, subject="g1")
+    np.testing.assert_allclose(series.affine, affine, atol=1e-4)
+    plain = tmp_path / "plain.h5"
+    write_radial_series(
+        plain, kspace, trajectory, np.arange(3) * 0.05, matrix=(64, 64), fov_mm=(256, 256)
+    )
+    default = read_radial_series(plain).affine
+    np.testing.assert_allclose(np.diag(default)[:2], [4.0, 4.0])
+    np.testing.assert_allclose(default[:3, :3] @ [31.5, 31.5, 0] + default[:3, 3], 0, atol=1e-6)

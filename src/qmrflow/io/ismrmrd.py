@@ -32,6 +32,13 @@ File conventions
   the slice thickness is not known to the writer), ``systemFieldStrength_T`` (and the proton
   frequency computed from it; 0 when unknown) and ``protocolName`` (written with the
   patient position ``HFS``, which the schema requires beside it).
+- Slice geometry: every acquisition carries ``position`` (mm, the centre of the slice: the
+  world point of voxel ``((X - 1) / 2, (Y - 1) / 2)``) and the direction cosines
+  ``read_dir`` (image axis 0, ``kx``), ``phase_dir`` (axis 1, ``ky``) and ``slice_dir``, in
+  ISMRMRD's (DICOM's) patient coordinates LPS; ``fieldOfView_mm.z`` is the slice thickness.
+  :attr:`RadialSeries.affine` is the NIfTI voxel-to-world (RAS) matrix of the reconstruction
+  grid built from them (``x, y`` negated from LPS), and the writer's ``affine`` is turned into
+  them. Files without direction cosines (all zero) get an identity orientation, with a warning.
 - Acquisitions flagged as noise, navigator, phase-correction, dummy-scan, feedback, surface-coil
   correction or phase-stabilisation data are skipped by the reader (counted in the log).
 
@@ -50,6 +57,7 @@ Import with ``from qmrflow.io import RadialSeries, read_radial_series, write_rad
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -121,6 +129,9 @@ class RadialSeries:
         ``systemFieldStrength_T`` in tesla, if recorded.
     protocol
         ``measurementInformation`` ``protocolName``, if recorded.
+    affine
+        4x4 NIfTI voxel-to-world matrix (RAS, mm) of the reconstruction grid ``(x, y, slice)``
+        from the acquisitions' position and direction cosines (see the module docstring).
     """
 
     kspace: np.ndarray
@@ -131,6 +142,7 @@ class RadialSeries:
     path: Path
     field_strength: float | None = None
     protocol: str | None = None
+    affine: np.ndarray = dataclasses.field(default_factory=lambda: np.eye(4))
 
     @property
     def n_frames(self) -> int:
@@ -286,6 +298,7 @@ def _header_xml(
     field_strength: float | None,
     protocol: str | None,
     tick: float,
+    thickness: float = 0.0,
 ) -> str:
     xsd = _ismrmrd().xsd
     n_frames, n_coils, n_spokes, n_samples = shape
@@ -293,7 +306,7 @@ def _header_xml(
     def space() -> Any:
         return xsd.encodingSpaceType(
             matrixSize=xsd.matrixSizeType(x=matrix[0], y=matrix[1], z=1),
-            fieldOfView_mm=xsd.fieldOfViewMm(x=fov_mm[0], y=fov_mm[1], z=0.0),
+            fieldOfView_mm=xsd.fieldOfViewMm(x=fov_mm[0], y=fov_mm[1], z=thickness),
         )
 
     encoding = xsd.encodingType(
@@ -341,6 +354,65 @@ def _header_xml(
     return xsd.ToXML(header)
 
 
+#: RAS <-> LPS (ISMRMRD and DICOM patient coordinates): x and y change sign.
+_LPS = np.diag([-1.0, -1.0, 1.0])
+
+
+def _default_affine(matrix: tuple[int, int], fov_mm: tuple[float, float]) -> np.ndarray:
+    """Axis-aligned grid centred on the origin, slice 1 mm thick."""
+    affine = np.diag([fov_mm[0] / matrix[0], fov_mm[1] / matrix[1], 1.0, 1.0])
+    affine[:3, 3] = -affine[:3, :3] @ [(matrix[0] - 1) / 2, (matrix[1] - 1) / 2, 0.0]
+    return affine
+
+
+def _geometry(
+    affine: np.ndarray, matrix: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Position (LPS mm), read/phase/slice directions (LPS) and slice thickness of an affine."""
+    columns = np.asarray(affine, dtype=np.float64)[:3, :3]
+    sizes = np.linalg.norm(columns, axis=0)
+    if not (np.all(np.isfinite(affine)) and np.all(sizes > 0)):
+        raise ValueError("affine must be finite with non-zero voxel axes")
+    directions = _LPS @ (columns / sizes)
+    centre = np.asarray(affine)[:3, :3] @ [(matrix[0] - 1) / 2, (matrix[1] - 1) / 2, 0.0]
+    centre = _LPS @ (centre + np.asarray(affine)[:3, 3])
+    return centre, directions[:, 0], directions[:, 1], directions[:, 2], float(sizes[2])
+
+
+def _affine_from(
+    head: np.ndarray,
+    matrix: tuple[int, int],
+    fov_mm: tuple[float, float],
+    thickness: float,
+    path: Path,
+) -> np.ndarray:
+    """The NIfTI (RAS) affine of the grid from an acquisition header's geometry."""
+    directions = np.stack(
+        [
+            np.asarray(head[name], dtype=np.float64)
+            for name in ("read_dir", "phase_dir", "slice_dir")
+        ],
+        axis=1,
+    )
+    norms = np.linalg.norm(directions, axis=0)
+    if not np.all(np.abs(norms - 1.0) < 1e-3):
+        logger.warning(
+            "%s: acquisitions carry no direction cosines (read/phase/slice_dir); the "
+            "reconstruction grid gets an identity orientation centred on the origin",
+            path,
+        )
+        affine = _default_affine(matrix, fov_mm)
+        affine[2, 2] = thickness if thickness > 0 else 1.0
+        return affine
+    sizes = [fov_mm[0] / matrix[0], fov_mm[1] / matrix[1], thickness if thickness > 0 else 1.0]
+    columns = _LPS @ directions * sizes
+    centre = _LPS @ np.asarray(head["position"], dtype=np.float64)
+    affine = np.eye(4)
+    affine[:3, :3] = columns
+    affine[:3, 3] = centre - columns @ [(matrix[0] - 1) / 2, (matrix[1] - 1) / 2, 0.0]
+    return affine
+
+
 def write_radial_series(
     path: str | os.PathLike[str],
     kspace: np.ndarray,
@@ -352,6 +424,7 @@ def write_radial_series(
     field_strength: float | None = None,
     protocol: str | None = None,
     tick: float = TIME_STAMP_TICK,
+    affine: np.ndarray | None = None,
 ) -> None:
     """Write a radial real-time series as ISMRMRD HDF5, atomically.
 
@@ -381,6 +454,10 @@ def write_radial_series(
         Protocol name (``protocolName``).
     tick
         Seconds per time-stamp tick, recorded in the header.
+    affine
+        NIfTI voxel-to-world matrix (RAS) of the reconstruction grid, stored as the slice's
+        position and direction cosines (module docstring); None: an axis-aligned grid centred on
+        the origin. Its in-plane voxel sizes should be ``fov_mm / matrix``.
 
     Raises
     ------
@@ -408,7 +485,13 @@ def write_radial_series(
     # radians per pixel -> cycles per field of view (+-N/2 at the edge), computed in float64
     scale = np.array(matrix, dtype=np.float64) / (2.0 * np.pi)
     traj_cycles = (traj.astype(np.float64) * scale).astype(np.float32)
-    xml = _header_xml(matrix, fov_mm, k.shape, field_strength, protocol, tick)
+    if affine is None:
+        affine = _default_affine(matrix, fov_mm)
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4):
+        raise ValueError(f"affine must be 4x4, got {affine.shape}")
+    position, read_dir, phase_dir, slice_dir, thickness = _geometry(affine, matrix)
+    xml = _header_xml(matrix, fov_mm, k.shape, field_strength, protocol, tick, thickness)
 
     ismrmrd = _ismrmrd()
     acquisitions = []
@@ -422,9 +505,10 @@ def write_radial_series(
             acq.scan_counter = len(acquisitions)
             acq.acquisition_time_stamp = int(stamps[frame, spoke])
             acq.center_sample = n_samples // 2
-            acq.read_dir[:] = (1.0, 0.0, 0.0)
-            acq.phase_dir[:] = (0.0, 1.0, 0.0)
-            acq.slice_dir[:] = (0.0, 0.0, 1.0)
+            acq.position[:] = position
+            acq.read_dir[:] = read_dir
+            acq.phase_dir[:] = phase_dir
+            acq.slice_dir[:] = slice_dir
             acq.idx.repetition = frame
             acq.idx.kspace_encode_step_1 = spoke
             for channel in range(n_coils):
@@ -574,6 +658,7 @@ def _header_values(header: Any, fail: _Fail) -> dict[str, Any]:
     return {
         "matrix": (int(size.x), int(size.y)),
         "fov_mm": (float(fov.x), float(fov.y)),
+        "thickness": float(fov.z) if fov.z is not None and math.isfinite(fov.z) else 0.0,
         "tick": float(tick),
         "field_strength": None if field is None else float(field),
         "protocol": None if measurement is None else measurement.protocolName,
@@ -664,7 +749,10 @@ def read_radial_series(path: str | os.PathLike[str], *, subject: str | None = No
     if not xml or not xml.strip():
         raise fail("the ISMRMRD XML header is empty")
     values = _header_values(_parse_header(xml, fail), fail)
-    kspace, trajectory, frame_times = _assemble(records, values, fail)
+    kspace, trajectory, frame_times, first = _assemble(records, values, fail)
+    affine = _affine_from(
+        records["head"][first], values["matrix"], values["fov_mm"], values["thickness"], path
+    )
     logger.debug(
         "sub-%s %s: read %d frames x %d coils x %d spokes x %d samples",
         subject,
@@ -680,6 +768,7 @@ def read_radial_series(path: str | os.PathLike[str], *, subject: str | None = No
         path=path,
         field_strength=values["field_strength"],
         protocol=values["protocol"],
+        affine=affine,
     )
 
 
@@ -705,8 +794,9 @@ def _imaging(head: np.ndarray, fail: _Fail) -> np.ndarray:
 
 def _assemble(
     records: np.ndarray, values: dict[str, Any], fail: _Fail
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate the acquisition records and sort them into (T, C, S, N) arrays."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Validate the acquisition records and sort them into (T, C, S, N) arrays; also the index
+    of the first imaging acquisition (whose geometry is the series')."""
     head, trajs, datas = records["head"], records["traj"], records["data"]
     keep = _imaging(head, fail)
 
@@ -829,4 +919,4 @@ def _assemble(
             reach,
             *values["matrix"],
         )
-    return kspace, trajectory, frame_times
+    return kspace, trajectory, frame_times, int(keep[0])
