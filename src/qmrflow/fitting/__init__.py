@@ -11,6 +11,10 @@
 * Grid starts (:mod:`qmrflow.fitting.grid`): :func:`recovery_grid_start` (T1 and efficiency /
   B1 grid over magnitude recovery curves, per polarity class) -> :class:`GridStart`, with the
   signed model :func:`inversion_recovery`.
+* Magnitude recovery fits (:mod:`qmrflow.fitting.recovery`): the three-parameter model
+  :func:`magnitude_recovery_model` (``|A - B exp(-t/T1)|`` with its Jacobian) and
+  :func:`signed_recovery`, and :func:`fit_across_null` -> :class:`AcrossNullFit` (grid start,
+  Levenberg-Marquardt, second start on the other side of the signal null, lower cost kept).
 """
 
 from qmrflow.fitting.grid import GridStart, RecoveryModel, inversion_recovery, recovery_grid_start
@@ -21,6 +25,13 @@ from qmrflow.fitting.noise import (
     image_noise_level,
     in_plane_structure,
     rician_mean,
+)
+from qmrflow.fitting.recovery import (
+    NULL_PROXIMITY,
+    AcrossNullFit,
+    fit_across_null,
+    magnitude_recovery_model,
+    signed_recovery,
 )
 from qmrflow.fitting.voxelwise import (
     MaskedFit,
@@ -34,6 +45,8 @@ from qmrflow.fitting.voxelwise import (
 )
 
 __all__ = [
+    "NULL_PROXIMITY",
+    "AcrossNullFit",
     "GridStart",
     "MaskedFit",
     "Model",
@@ -43,15 +56,18 @@ __all__ = [
     "VoxelFit",
     "background_mask",
     "estimate_noise_sigma",
+    "fit_across_null",
     "fit_masked",
     "fit_voxels",
     "image_noise_level",
     "in_plane_structure",
     "inversion_recovery",
     "levenberg_marquardt",
+    "magnitude_recovery_model",
     "masked_voxels",
     "recovery_grid_start",
     "relative_residual",
     "rician_mean",
+    "signed_recovery",
     "to_map",
 ]

@@ -17,7 +17,8 @@ diaphragm T1 points to fatty replacement (Zeng et al., MedComm 2026).
 
 Fit, per voxel and vectorised over voxels through the shared driver
 (:func:`qmrflow.fitting.masked_voxels`, :func:`qmrflow.fitting.fit_voxels`,
-:func:`qmrflow.fitting.to_map`):
+:func:`qmrflow.fitting.to_map`) and the shared magnitude recovery fit
+(:func:`qmrflow.fitting.magnitude_recovery_model`, :func:`qmrflow.fitting.fit_across_null`):
 
 1. Each voxel's curve is divided by its largest magnitude (the fit is then scale free; the
    amplitudes are scaled back afterwards).
@@ -30,7 +31,8 @@ Fit, per voxel and vectorised over voxels through the shared driver
 4. The magnitude cost has one basin per side of the null (Barral et al. 2010, Magn Reson Med
    64:1057-1067): voxels whose fitted curve has a TI close to its null (``|A - B e| < 0.2
    max``) are fitted again from the best grid point of the polarity class on the other side
-   of that TI, and the lower cost is kept (as :mod:`qmrflow.studies.synthmri.mdme` does).
+   of that TI, and the lower cost is kept (:func:`qmrflow.fitting.fit_across_null`, shared
+   with :mod:`qmrflow.studies.synthmri.mdme`).
 
 Units: ``T1*`` and ``T1`` come in the unit of the inversion times (seconds or milliseconds);
 the default ``T1*`` bounds scale with the longest inversion time.
@@ -46,13 +48,14 @@ from numpy.typing import ArrayLike
 
 from qmrflow.fitting import (
     Model,
-    NllsResult,
     Solver,
+    fit_across_null,
     fit_voxels,
     inversion_recovery,
-    levenberg_marquardt,
+    magnitude_recovery_model,
     masked_voxels,
     recovery_grid_start,
+    signed_recovery,
     to_map,
 )
 from qmrflow.fitting.voxelwise import DEFAULT_CHUNK
@@ -64,7 +67,6 @@ logger = logging.getLogger(__name__)
 _BOUNDS_RELATIVE = (0.01, 10.0)  # default T1* bounds, times the longest inversion time
 _GRID_T1_POINTS = 160
 _GRID_RATIO = np.linspace(1.0, 4.0, 31)  # B/A of the grid (k = B/A - 1 from 0 to 3)
-_NULL_PROXIMITY = 0.2  # |A - B e| below this fraction of its maximum: either side of the null
 _BOUND_MARGIN = 1e-3  # T1* within this relative distance of a bound: a failed fit
 
 
@@ -107,6 +109,9 @@ class T1Fit:
 def look_locker_model(inversion_times: ArrayLike) -> Model:
     """The magnitude model ``|A - B exp(-TI/T1*)|`` with its analytic Jacobian.
 
+    The shared three-parameter recovery model (:func:`qmrflow.fitting.magnitude_recovery_model`)
+    with the apparent ``T1*`` in place of ``T1``.
+
     Returns
     -------
     callable
@@ -115,17 +120,7 @@ def look_locker_model(inversion_times: ArrayLike) -> Model:
 
             dS/dA = s      dS/dB = -s e      dS/dT1* = -s B e TI / T1*²
     """
-    ti = np.asarray(inversion_times, dtype=float)
-
-    def model(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a, b, t1s = params[:, :1], params[:, 1:2], params[:, 2:3]
-        e = np.exp(-ti / t1s)
-        signed = a - b * e
-        s = np.where(signed < 0, -1.0, 1.0)
-        jac = np.stack([s * np.ones_like(e), -s * e, -s * b * e * ti / t1s**2], axis=-1)
-        return np.abs(signed), jac
-
-    return model
+    return magnitude_recovery_model(inversion_times)
 
 
 def _check_times(inversion_times: ArrayLike, n_images: int) -> np.ndarray:
@@ -149,51 +144,38 @@ def _solver(
     """The model and the chunk solver for :func:`qmrflow.fitting.fit_voxels`."""
     model = look_locker_model(ti)
     t1_grid = np.geomspace(bounds[0], bounds[1], _GRID_T1_POINTS)
+    lower = np.array([0.0, 0.0, bounds[0]])
+    upper = np.array([np.inf, np.inf, bounds[1]])
 
     def solve(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = rows.shape[0]
         scale = np.max(np.abs(rows), axis=1)
         scale = np.where(scale > 0, scale, 1.0)
         data = rows / scale[:, None]
         start = recovery_grid_start(
             data, ti, inversion_recovery, t1_grid=t1_grid, second_grid=_GRID_RATIO - 1.0
         )
-        lower = np.array([0.0, 0.0, bounds[0]])
-        upper = np.array([np.inf, np.inf, bounds[1]])
 
-        def run(which: np.ndarray, t1s: np.ndarray, k: np.ndarray) -> NllsResult:
+        def initial(which: np.ndarray, t1s: np.ndarray, k: np.ndarray) -> np.ndarray:
+            # A profiled out of the grid curve |1 - (1 + k) e|; B = A (1 + k).
             shape = np.abs(inversion_recovery(t1s[:, None], k[:, None], ti))
             den = np.einsum("nm,nm->n", shape, shape)
             a = np.einsum("nm,nm->n", data[which], shape) / np.maximum(den, 1e-300)
-            x0 = np.column_stack([a, a * (1.0 + k), t1s])
-            return levenberg_marquardt(
-                model, x0, data[which], lower=lower, upper=upper, max_iterations=max_iterations
-            )
+            return np.column_stack([a, a * (1.0 + k), t1s])
 
-        everything = np.arange(n)
-        first = run(everything, start.t1[0], start.second[0])
-        params, cost, converged = first.params, first.cost, first.converged
-        # Second start across the null (see the module docstring, step 4).
-        signed = params[:, :1] - params[:, 1:2] * np.exp(-ti / params[:, 2:3])
-        magnitude = np.abs(signed)
-        nearest = np.argmin(magnitude, axis=1)
-        near_null = magnitude[everything, nearest] < _NULL_PROXIMITY * magnitude.max(axis=1)
-        klass = np.count_nonzero(signed < 0, axis=1)
-        other = klass + np.where(signed[everything, nearest] < 0, -1, 1)
-        row = 1 + np.clip(other, 0, ti.size)
-        again = np.flatnonzero(
-            near_null & (other >= 0) & (other <= ti.size) & start.valid[row, everything]
+        fit = fit_across_null(
+            model,
+            data,
+            start,
+            initial,
+            lambda params: signed_recovery(params, ti),
+            lower=lower,
+            upper=upper,
+            max_iterations=max_iterations,
         )
-        if again.size:
-            second = run(again, start.t1[row[again], again], start.second[row[again], again])
-            better = second.cost < cost[again]
-            keep = again[better]
-            params[keep] = second.params[better]
-            cost[keep] = second.cost[better]
-            converged[keep] = second.converged[better]
+        params = fit.params
         prediction, _ = model(params)
         params[:, :2] *= scale[:, None]
-        return params, converged, prediction * scale[:, None]
+        return params, fit.converged, prediction * scale[:, None]
 
     return model, solve
 

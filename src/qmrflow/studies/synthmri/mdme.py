@@ -2,7 +2,9 @@
 
 The model and the fitting pipeline are described in :mod:`qmrflow.studies.synthmri.mapping`
 (steps 1-5 there: closed-form T2, (T1, B1) grid search, linear PD, Levenberg-Marquardt, second
-start across the null). This module holds the per-voxel mathematics; the voxelwise driver
+start across the null). This module holds the per-voxel mathematics (the MDME model and the
+starts of steps 1-3); steps 4-5 are the shared two-start fit
+:func:`qmrflow.fitting.fit_across_null`, and the voxelwise driver
 (:func:`qmrflow.fitting.fit_voxels`) runs :func:`fit_chunk` over the masked voxels.
 """
 
@@ -10,8 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from qmrflow.fitting import NllsResult, levenberg_marquardt, recovery_grid_start, rician_mean
-from qmrflow.fitting.nlls import Model
+from qmrflow.fitting import (
+    GridStart,
+    Model,
+    fit_across_null,
+    recovery_grid_start,
+    rician_mean,
+)
 from qmrflow.studies.synthmri.protocol import MdmeProtocol
 
 __all__ = ["B1_BOUNDS", "T1_BOUNDS", "T2_BOUNDS", "fit_chunk", "mdme_model"]
@@ -25,8 +32,6 @@ B1_BOUNDS = (0.5, 1.5)
 
 _GRID_T1 = np.geomspace(T1_BOUNDS[0], T1_BOUNDS[1], 96)
 _GRID_B1 = np.linspace(B1_BOUNDS[0], B1_BOUNDS[1], 21)
-# A delay whose |R| is below this fraction of the largest |R| may sit on either side of the null.
-_NULL_PROXIMITY = 0.2
 
 
 # ----------------------------------------------------------------------------- signal model
@@ -193,13 +198,14 @@ def fit_chunk(
     """Fit ``(n, V)`` signals (already scaled); returns params (n, 4), converged, prediction.
 
     Levenberg-Marquardt runs from the best grid point; voxels whose solution has a delay near
-    the null run again from the best grid point on the other side of it
-    (:func:`_initial_t1_b1`), and the lower final cost wins. With ``b1`` (n,) the B1 column is
-    held fixed (lower = upper bound).
+    the null (``|R| < 0.2 max |R|`` over the delays) run again from the best grid point on the
+    other side of it (:func:`_initial_t1_b1`), and the lower final cost wins: the shared
+    two-start fit :func:`qmrflow.fitting.fit_across_null` with the signed recovery term ``R``
+    of :func:`_recovery`. With ``b1`` (n,) the B1 column is held fixed (lower = upper bound).
     """
     n = signal.shape[0]
     t2 = _initial_t2(signal, protocol)
-    t1_start, b1_start, valid = _initial_t1_b1(signal, t2, protocol, b1)
+    start = GridStart(*_initial_t1_b1(signal, t2, protocol, b1))
     lower = np.tile([T1_BOUNDS[0], T2_BOUNDS[0], 0.0, B1_BOUNDS[0]], (n, 1))
     upper = np.tile([T1_BOUNDS[1], T2_BOUNDS[1], np.inf, B1_BOUNDS[1]], (n, 1))
     if b1 is not None:
@@ -208,39 +214,23 @@ def fit_chunk(
     model = mdme_model(protocol, noise_sigma)
     delays, _ = _delay_groups(protocol)
 
-    def run(rows: np.ndarray, t1: np.ndarray, b1_rows: np.ndarray) -> NllsResult:
+    def initial(rows: np.ndarray, t1: np.ndarray, b1_rows: np.ndarray) -> np.ndarray:
         shape, _ = shape_model(np.column_stack([t1, t2[rows], np.ones(rows.size), b1_rows]))
-        x0 = np.column_stack([t1, t2[rows], _initial_pd(signal[rows], shape), b1_rows])
-        return levenberg_marquardt(
-            model,
-            x0,
-            signal[rows],
-            lower=lower[rows],
-            upper=upper[rows],
-            max_iterations=max_iterations,
-        )
+        return np.column_stack([t1, t2[rows], _initial_pd(signal[rows], shape), b1_rows])
 
-    everything = np.arange(n)
-    first = run(everything, t1_start[0], b1_start[0])
-    params, cost, converged = first.params, first.cost, first.converged
-    # Second start on the other side of the null for voxels with a delay close to it: the
-    # best grid point of the polarity class that flips the delay of smallest |R|.
-    recovery, _ = _recovery(params[:, :1], params[:, 3:], delays, protocol)
-    magnitude = np.abs(recovery)
-    nearest = np.argmin(magnitude, axis=1)
-    near_null = magnitude[everything, nearest] < _NULL_PROXIMITY * magnitude.max(axis=1)
-    klass = np.count_nonzero(recovery < 0, axis=1)
-    other = klass + np.where(recovery[everything, nearest] < 0, -1, 1)
-    other_row = 1 + np.clip(other, 0, delays.size)
-    rows = np.flatnonzero(
-        near_null & (other >= 0) & (other <= delays.size) & valid[other_row, everything]
+    def signed(params: np.ndarray) -> np.ndarray:
+        recovery, _ = _recovery(params[:, :1], params[:, 3:], delays, protocol)
+        return recovery
+
+    fit = fit_across_null(
+        model,
+        signal,
+        start,
+        initial,
+        signed,
+        lower=lower,
+        upper=upper,
+        max_iterations=max_iterations,
     )
-    if rows.size:
-        second = run(rows, t1_start[other_row[rows], rows], b1_start[other_row[rows], rows])
-        better = second.cost < cost[rows]
-        keep = rows[better]
-        params[keep] = second.params[better]
-        cost[keep] = second.cost[better]
-        converged[keep] = second.converged[better]
-    prediction, _ = model(params)
-    return params, converged, prediction
+    prediction, _ = model(fit.params)
+    return fit.params, fit.converged, prediction
