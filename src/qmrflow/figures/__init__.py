@@ -23,6 +23,7 @@ _EXPORTS = {
     "plot_roc": "qmrflow.figures.roc",
     "overlay_grid": "qmrflow.figures.overlay",
     "save_figure": "qmrflow.figures.overlay",
+    "write_qc_index": "qmrflow.figures.qc",
 }
 
 __all__ = list(_EXPORTS)

@@ -44,18 +44,3 @@ def test_strip_and_animation_are_written_small(tmp_path):
     assert 0 < outputs["strip"].stat().st_size < 200_000
     with PILImage.open(outputs["animation"]) as gif:
         assert gif.format == "GIF" and gif.n_frames == 12
-
-
-def test_the_index_names_each_subject_s_images_relative_to_the_group_folder(tmp_path):
-    from qmrflow.io import read_tsv
-    from qmrflow.studies.perfusion.qc import write_qc_index
-
-    index = tmp_path / "group" / "qc.tsv"
-    write_qc_index(
-        {"p1": tmp_path / "sub-p1/figures/a.png"},
-        {"p1": tmp_path / "sub-p1/figures/a.gif"},
-        index,
-    )
-    table = read_tsv(index)
-    assert table.loc[0, "strip"] == "../sub-p1/figures/a.png"
-    assert table.loc[0, "animation"] == "../sub-p1/figures/a.gif"

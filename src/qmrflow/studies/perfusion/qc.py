@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
@@ -27,7 +26,7 @@ from qmrflow.figures.overlay import save_figure
 from qmrflow.io.atomic import atomic_output
 from qmrflow.studies.perfusion.series import load_series
 
-__all__ = ["plot_motion_qc", "temporal_profile", "write_qc_index"]
+__all__ = ["plot_motion_qc", "temporal_profile"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,28 +117,3 @@ def plot_motion_qc(
     with atomic_output(outputs["animation"]) as tmp:
         animation.save(tmp, writer=PillowWriter(fps=fps), dpi=60)
     logger.info("sub-%s: motion QC strip and animation of %d frames", subject, n_frames)
-
-
-def write_qc_index(
-    strips: Mapping[str, PathLike], animations: Mapping[str, PathLike], path: PathLike
-) -> None:
-    """The table of every subject's QC images (participant_id, strip, animation), relative to
-    the table's folder, so a reader finds each subject's check from the group folder."""
-    import pandas as pd
-
-    from qmrflow.io import write_tsv
-
-    base = Path(path).resolve().parent
-
-    def relative(file: PathLike) -> str:
-        return os.path.relpath(Path(file).resolve(), base)
-
-    rows = [
-        {
-            "participant_id": subject,
-            "strip": relative(strips[subject]),
-            "animation": relative(animations[subject]),
-        }
-        for subject in strips
-    ]
-    write_tsv(pd.DataFrame(rows, columns=["participant_id", "strip", "animation"]), path)
