@@ -13,6 +13,9 @@ Conventions
   edge), last axis ``(kx, ky[, kz])``. :func:`nufft_forward` on the Cartesian grid
   ``2 pi (m - N // 2) / N`` equals :func:`fftc`. The NUFFT is FINUFFT (Barnett et al., SIAM
   J Sci Comput 2019), a maintained library, imported only when called.
+- The operators (:func:`fftc`, :func:`ifftc`, :func:`nufft_forward`, :func:`nufft_adjoint`,
+  :func:`radial_density`) are defined in :mod:`qmrflow.recon.fourier`, shared with the
+  reconstruction, and re-exported here; an image ``(X, Y)`` has ``X`` along ``kx``.
 - Noise is complex Gaussian with SD ``sigma`` in each of the real and imaginary channels,
   drawn as ``sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))`` (real
   channel first). With orthonormal transforms the image-domain noise of a fully sampled
@@ -22,9 +25,11 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
+
+# The Fourier operators are shared with reconstruction and live there once; re-exported here.
+from qmrflow.recon.fourier import fftc, ifftc, nufft_adjoint, nufft_forward, radial_density
 
 __all__ = [
     "GOLDEN_ANGLE",
@@ -45,20 +50,6 @@ __all__ = [
 GOLDEN_ANGLE: float = math.pi * (math.sqrt(5.0) - 1.0) / 2.0
 """Golden angle of radial MRI between successive full spokes: 180 deg / golden ratio,
 about 111.25 deg (Winkelmann et al., IEEE TMI 2007), in radians."""
-
-
-def fftc(image: np.ndarray, axes: Sequence[int] = (-2, -1)) -> np.ndarray:
-    """Centred orthonormal FFT over ``axes`` (image -> k-space)."""
-    axes = tuple(axes)
-    shifted = np.fft.ifftshift(image, axes=axes)
-    return np.fft.fftshift(np.fft.fftn(shifted, axes=axes, norm="ortho"), axes=axes)
-
-
-def ifftc(kspace: np.ndarray, axes: Sequence[int] = (-2, -1)) -> np.ndarray:
-    """Centred orthonormal inverse FFT over ``axes`` (k-space -> image)."""
-    axes = tuple(axes)
-    shifted = np.fft.ifftshift(kspace, axes=axes)
-    return np.fft.fftshift(np.fft.ifftn(shifted, axes=axes, norm="ortho"), axes=axes)
 
 
 def complex_noise(shape: tuple[int, ...], sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -248,112 +239,6 @@ def radial_trajectory(
     angles = float(first_angle) + float(angle_increment) * np.arange(int(n_spokes))
     direction = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     return radius[None, :, None] * direction[:, None, :]
-
-
-def radial_density(trajectory: np.ndarray, n_pixels: int) -> np.ndarray:
-    """Density-compensation weights of a 2D radial trajectory (Cartesian cells per sample).
-
-    A sample at radius ``r`` of ``n_spokes`` spokes represents an annulus sector of area
-    ``pi r dk / n_spokes`` (``dk = 2 pi / n_pixels``); the centre sample ``pi dk^2 / 4``
-    shared by all spokes. Divided by the Cartesian cell ``dk^2`` this is the ramp filter in
-    the units where a Cartesian sample weighs 1, so ``nufft_adjoint(w * nufft_forward(x))``
-    approximates ``x``. Analytic for radial sampling; for other trajectories use an iterative
-    estimate (e.g. Pipe and Menon, MRM 1999).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 of ``trajectory.shape[:-1]``.
-    """
-    n_spokes = trajectory.shape[0]
-    dk = 2.0 * np.pi / int(n_pixels)
-    radius = np.linalg.norm(trajectory, axis=-1)
-    area = np.where(radius > 0.5 * dk, np.pi * radius * dk / n_spokes, np.pi * dk**2 / 4 / n_spokes)
-    return area / dk**2
-
-
-def _finufft():
-    import finufft  # imported here: only non-Cartesian simulations need it
-
-    return finufft
-
-
-def nufft_forward(image: np.ndarray, trajectory: np.ndarray, *, eps: float = 1e-7) -> np.ndarray:
-    """Orthonormally scaled type-2 NUFFT: ``sum_x image[..., x] exp(-i k . x) / sqrt(N)``.
-
-    Parameters
-    ----------
-    image
-        Complex ``(..., X, Y)`` or ``(..., X, Y, Z)``; ``trajectory.shape[-1]`` gives the
-        number of spatial axes, leading axes (coils, frames) are transformed together.
-    trajectory
-        k-space points ``(..., d)`` in radians per pixel (pixel index centred at ``N // 2``).
-    eps
-        FINUFFT relative precision.
-
-    Returns
-    -------
-    numpy.ndarray
-        complex128 ``(*image.shape[:-d], *trajectory.shape[:-1])``.
-    """
-    finufft = _finufft()
-    d = trajectory.shape[-1]
-    spatial = image.shape[-d:]
-    lead = image.shape[:-d]
-    points = [np.ascontiguousarray(trajectory[..., i].ravel(), dtype=np.float64) for i in range(d)]
-    f = np.ascontiguousarray(np.reshape(image, (-1, *spatial)), dtype=np.complex128)
-    if d == 2:
-        c = finufft.nufft2d2(*points, f, eps=eps, isign=-1)
-    elif d == 3:
-        c = finufft.nufft3d2(*points, f, eps=eps, isign=-1)
-    else:
-        raise ValueError(f"nufft_forward supports 2D and 3D trajectories, got d={d}")
-    return (c / math.sqrt(math.prod(spatial))).reshape(*lead, *trajectory.shape[:-1])
-
-
-def nufft_adjoint(
-    data: np.ndarray,
-    trajectory: np.ndarray,
-    shape: tuple[int, ...],
-    *,
-    weights: np.ndarray | None = None,
-    eps: float = 1e-7,
-) -> np.ndarray:
-    """Adjoint of :func:`nufft_forward` (type-1 NUFFT), optionally density-compensated.
-
-    Parameters
-    ----------
-    data
-        Samples ``(..., *trajectory.shape[:-1])``.
-    trajectory
-        k-space points ``(..., d)``, radians per pixel.
-    shape
-        Image shape ``(X, Y[, Z])``.
-    weights
-        Density compensation (e.g. :func:`radial_density`), multiplied into ``data`` first.
-
-    Returns
-    -------
-    numpy.ndarray
-        complex128 ``(..., *shape)``.
-    """
-    finufft = _finufft()
-    d = trajectory.shape[-1]
-    if len(shape) != d:
-        raise ValueError(f"image shape {shape} does not match a {d}D trajectory")
-    n_points = math.prod(trajectory.shape[:-1])
-    lead = data.shape[: data.ndim - (trajectory.ndim - 1)]
-    values = data if weights is None else data * weights
-    c = np.ascontiguousarray(np.reshape(values, (-1, n_points)), dtype=np.complex128)
-    points = [np.ascontiguousarray(trajectory[..., i].ravel(), dtype=np.float64) for i in range(d)]
-    modes = tuple(int(s) for s in shape)
-    if d == 2:
-        f = finufft.nufft2d1(*points, c, modes, eps=eps, isign=1)
-    elif d == 3:
-        f = finufft.nufft3d1(*points, c, modes, eps=eps, isign=1)
-    else:
-        raise ValueError(f"nufft_adjoint supports 2D and 3D trajectories, got d={d}")
-    return (f / math.sqrt(math.prod(modes))).reshape(*lead, *modes)
 
 
 def sample_noncartesian(
