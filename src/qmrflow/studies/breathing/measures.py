@@ -606,7 +606,8 @@ def synchronicity(
     ``Δt`` the median interval). A positive lag means ``y(t) ≈ x(t - lag)``: the chest wall
     follows the diaphragm. When the largest correlation lies at the edge of the search range
     (no peak within ``±max_lag_s``, e.g. for paradoxical, anti-correlated motion) the lag is
-    undefined: ``lag_s`` is NaN.
+    undefined: ``lag_s`` is NaN. A curve that does not move at all (after detrending; a
+    paralysed hemidiaphragm) has no correlation: every value is NaN, with a warning.
 
     Parameters
     ----------
@@ -627,7 +628,7 @@ def synchronicity(
     Raises
     ------
     ValueError
-        Mismatched lengths, fewer than 4 frames, non-increasing times, a constant curve.
+        Mismatched lengths, fewer than 4 frames, non-increasing times.
     """
     x = np.asarray(diaphragm, dtype=float)
     y = np.asarray(width, dtype=float)
@@ -638,8 +639,13 @@ def synchronicity(
     t = _check_times(times, x.size)
     if max_lag_s < 0:
         raise ValueError(f"max_lag_s must be >= 0, got {max_lag_s}")
-    x = _standardised(-_fill_gaps(x, t, "diaphragm"), "diaphragm")
-    y = _standardised(_fill_gaps(y, t, "width"), "width")
+    try:
+        x = _standardised(-_fill_gaps(x, t, "diaphragm"), "diaphragm")
+        y = _standardised(_fill_gaps(y, t, "width"), "width")
+    except ValueError as error:
+        # a still hemidiaphragm (paralysis) or chest wall: no correlation to measure
+        logger.warning("synchronicity undefined: %s", error)
+        return Synchronicity(r=float("nan"), lag_s=float("nan"), r_at_lag=float("nan"))
     step, _ = _frame_interval(t)
     n = x.size
     lags = signal.correlation_lags(n, n, mode="full")
@@ -712,7 +718,7 @@ def paradoxical_motion(
     width: ArrayLike,
     times: ArrayLike,
     *,
-    threshold_mm: float = 4.0,
+    threshold_mm: float = 2.5,
     window_s: float = 0.25,
     max_half_s: float = 0.75,
 ) -> Paradox:
@@ -729,8 +735,9 @@ def paradoxical_motion(
     3. The dome displacement is ``p(end) - p(start)`` of the position smoothed as in
        :func:`excursion` (mm; positive = cranial). Normal: the dome descends while the chest
        expands (negative displacement). The motion is paradoxical when the displacement
-       exceeds ``+threshold_mm`` (default 4 mm, one pixel of the 4 mm demo grid and above the
-       sub-pixel segmentation noise of the dome position).
+       exceeds ``+threshold_mm`` (default 2.5 mm: five times the SD of the dome position from
+       the masks, 0.2-0.5 mm on the 4 mm demo grid, so noise alone does not flag a side; the
+       rise during the sniff's expansion is only part of a paradoxical side's whole rise).
 
     Parameters
     ----------
@@ -794,7 +801,7 @@ def subject_measures(
     spacing: Sequence[float],
     *,
     sniff_tasks: Sequence[str] = ("sniff",),
-    threshold_mm: float = 4.0,
+    threshold_mm: float = 2.5,
 ) -> pd.DataFrame:
     """All breathing measures of one subject as a tidy table (one row per task, side, measure).
 
