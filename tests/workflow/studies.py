@@ -203,5 +203,83 @@ PERFUSION = StudyCase(
 )
 
 
+# ------------------------------------------------------------------ breathing
+def _breathing_kspace(root: Path, subject: str) -> Path:
+    return root / f"sub-{subject}/rtmri/sub-{subject}_task-sniff_kspace.h5"
+
+
+def _breathing_change(root: Path, subject: str) -> None:
+    from qmrflow.io import read_radial_series, write_radial_series
+
+    path = _breathing_kspace(root, subject)
+    series = read_radial_series(path)
+    write_radial_series(
+        path,
+        series.kspace * np.complex64(1.01),
+        series.trajectory,
+        series.frame_times,
+        matrix=series.matrix,
+        fov_mm=series.fov_mm,
+        field_strength=series.field_strength,
+        protocol=series.protocol,
+        affine=series.affine,
+    )
+
+
+def _breathing_break(root: Path, subject: str) -> Breakage:
+    sidecar = root / f"sub-{subject}/anat/sub-{subject}_inv-3_IRT1.json"
+    meta = json.loads(sidecar.read_text())
+    meta["InversionTime"] = meta["InversionTime"] * 1000  # milliseconds, not seconds
+    sidecar.write_text(json.dumps(meta))
+    return Breakage(
+        broken=sidecar,
+        rule="fit_breathing_t1",
+        log="sub-{subject}.log",
+        expected=("milliseconds", sidecar.name),
+        absent=(
+            "results/breathing/sub-{subject}/sub-{subject}_t1.tsv",
+            "results/breathing/sub-{subject}/anat/sub-{subject}_T1map.nii.gz",
+        ),
+    )
+
+
+BREATHING = StudyCase(
+    name="breathing",
+    config={
+        "demo": {
+            "n_patients": 2,
+            "n_controls": 2,
+            "splits": [1, 1, 2],
+            "breathing_s": 7.0,
+            "sniff_s": 3.0,
+        },
+        "reconstruction": {"sense": {"iterations": 2}},
+        "model": {"segmentation": {"epochs": 2, "frames_per_series": 4}},
+    },
+    subject_rules=frozenset(
+        {
+            "reconstruct_breathing",
+            "segment_breathing_subject",
+            "measure_breathing_subject",
+            "plot_breathing_subject",
+        }
+    ),
+    group_rules=frozenset({"evaluate_breathing", "plot_breathing_figures", "index_breathing_qc"}),
+    train_rules=frozenset({"train_breathing_segmentation"}),
+    subject_outputs=(
+        "results/breathing/sub-{subject}/sub-{subject}_rec-sense_measures.tsv",
+        "results/breathing/sub-{subject}/sub-{subject}_rec-gridding_measures.tsv",
+    ),
+    demo_rule="simulate_breathing_subject",
+    change=_breathing_change,
+    breakage=_breathing_break,
+    bad_config=(
+        {"reconstruction": {"sense": {"iterations": 0}}},
+        "breathing.reconstruction.sense.iterations",
+    ),
+    first_log="reconstruct_breathing/sub-{subject}_task-breathing_rec-gridding.log",
+)
+
+
 #: Every study of the workflow.
-STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI, PERFUSION)
+STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI, PERFUSION, BREATHING)
