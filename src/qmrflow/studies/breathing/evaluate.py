@@ -107,10 +107,11 @@ def _group_tests(subjects: pd.DataFrame, confidence: float) -> list[pd.DataFrame
             x, y = x[np.isfinite(x)], y[np.isfinite(y)]
             if x.size < 2 or y.size < 2 or np.ptp(np.r_[x, y]) == 0:
                 continue
-            results = [
-                mann_whitney_u(x, y, names=GROUPS),
-                two_sample_ttest(x, y, equal_var=False, confidence=confidence, names=GROUPS),
-            ]
+            results: list = [mann_whitney_u(x, y, names=GROUPS)]
+            if np.ptp(x) > 0 or np.ptp(y) > 0:  # t is undefined when both groups are constant
+                results.append(
+                    two_sample_ttest(x, y, equal_var=False, confidence=confidence, names=GROUPS)
+                )
             what = f"{method}: {column}, patients vs controls"
             tables.append(tidy(results, study=STUDY, comparison=what))
         if tables:
