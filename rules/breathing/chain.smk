@@ -1,7 +1,7 @@
 """Study `breathing`: real-time radial MRI of breathing in Pompe disease, to group statistics.
 
-Chain: per subject and task, reconstruct the raw radial k-space two ways, density-compensated
-gridding (the baseline) and CG-SENSE regularised toward the previous frame (CPU) -> train the
+Chain: per subject, reconstruct each task's raw radial k-space two ways, density-compensated
+gridding (the baseline) and CG-SENSE regularised toward the previous frame (CPU, one job) -> train the
 lung U-Net on the train split's SENSE frames, selected on val (group, GPU) -> per test subject,
 label the lungs of every frame of every reconstruction (GPU) -> per reconstruction, diaphragm,
 chest-wall, velocity, synchronicity and paradoxical-motion measures (and, on the demo, their
@@ -19,28 +19,42 @@ localrules:
 
 
 wildcard_constraints:
-    task="|".join(BREATHING_TASKS),
     method="|".join(BREATHING_METHODS),
 
 
-rule reconstruct_breathing:
+rule reconstruct_breathing_subject:
     input:
-        **BREATHING_LAYOUT.on_disk({"kspace": breathing_kspace("{subject}", "{task}")}),
+        **BREATHING_LAYOUT.on_disk(
+            {t: breathing_kspace("{subject}", t) for t in BREATHING_TASKS}
+        ),
     output:
-        frames=breathing_frames("{subject}", "{task}", "{method}"),
-        sidecar=str(sidecar_path(breathing_frames("{subject}", "{task}", "{method}"))),
-        timing=breathing_timing("{subject}", "{task}", "{method}"),
+        **{
+            f"frames_{t}_{m}": breathing_frames("{subject}", t, m)
+            for t in BREATHING_TASKS
+            for m in BREATHING_METHODS
+        },
+        **{
+            f"sidecar_{t}_{m}": str(sidecar_path(breathing_frames("{subject}", t, m)))
+            for t in BREATHING_TASKS
+            for m in BREATHING_METHODS
+        },
+        **{
+            f"timing_{t}_{m}": breathing_timing("{subject}", t, m)
+            for t in BREATHING_TASKS
+            for m in BREATHING_METHODS
+        },
     log:
-        f"{LOGS}/reconstruct_breathing/sub-{{subject}}_task-{{task}}_rec-{{method}}.log",
+        f"{LOGS}/reconstruct_breathing_subject/sub-{{subject}}.log",
     benchmark:
-        f"{BENCHMARKS}/reconstruct_breathing/sub-{{subject}}_task-{{task}}_rec-{{method}}.tsv"
+        f"{BENCHMARKS}/reconstruct_breathing_subject/sub-{{subject}}.tsv"
     conda:
         "../../envs/imaging.yaml"
     params:
-        kspace=lambda w: breathing_kspace(w.subject, w.task),
+        kspace=lambda w: {t: breathing_kspace(w.subject, t) for t in BREATHING_TASKS},
+        methods=BREATHING_METHODS,
         options=BREATHING["reconstruction"]["sense"],
     script:
-        "scripts/reconstruct_breathing.py"
+        "scripts/reconstruct_breathing_subject.py"
 
 
 # A network given in the config (`model.trained`) is applied, not trained.

@@ -258,7 +258,7 @@ BREATHING = StudyCase(
     },
     subject_rules=frozenset(
         {
-            "reconstruct_breathing",
+            "reconstruct_breathing_subject",
             "segment_breathing_subject",
             "measure_breathing_subject",
             "plot_breathing_subject",
@@ -277,7 +277,7 @@ BREATHING = StudyCase(
         {"reconstruction": {"sense": {"iterations": 0}}},
         "breathing.reconstruction.sense.iterations",
     ),
-    first_log="reconstruct_breathing/sub-{subject}_task-breathing_rec-gridding.log",
+    first_log="reconstruct_breathing_subject/sub-{subject}.log",
 )
 
 

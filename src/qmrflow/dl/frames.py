@@ -63,6 +63,7 @@ __all__ = [
     "NORMALISATION_PERCENTILE",
     "PAD_MULTIPLE",
     "FrameSegmentationSettings",
+    "build_frame_unet",
     "dice",
     "frame_indices",
     "load_frame_segmenter",
@@ -341,8 +342,9 @@ def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
 # --------------------------------------------------------------------------- training
 
 
-def _build_unet(settings: FrameSegmentationSettings, n_classes: int) -> nn.Module:
-    """The U-Net the settings describe (imports MONAI)."""
+def build_frame_unet(settings: FrameSegmentationSettings, n_classes: int) -> nn.Module:
+    """A fresh U-Net of the settings with ``n_classes`` outputs, background included (imports
+    MONAI)."""
     from qmrflow.dl.segmentation import build_unet
 
     return build_unet(
@@ -511,7 +513,7 @@ def train_frame_segmenter(
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     with deterministic():
         generator = seed_everything(seed)
-        model = _build_unet(s, len(names)).to(device)
+        model = build_frame_unet(s, len(names)).to(device)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=s.learning_rate, weight_decay=s.weight_decay
         )
@@ -630,7 +632,7 @@ def load_frame_segmenter(
     run = runnable(
         checkpoint,
         device,
-        lambda: _build_unet(settings, len(classes)),
+        lambda: build_frame_unet(settings, len(classes)),
         program=program,
         what="U-Net",
     )

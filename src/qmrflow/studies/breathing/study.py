@@ -61,10 +61,10 @@ STUDY = StudySpec(
     # ISMRMRD HDF5, reconstructed real-time series and their lung labels per frame, the
     # diaphragm ROI, the truth's curves and the study's tables and figures.
     bids_ignore={
-        "raw": ("rtmri/",),
-        "labels": ("rtmri/", "*_mask.nii.gz", "*_mask.json"),
+        "raw": ("rtmri",),
+        "labels": ("rtmri", "*_mask.nii.gz", "*_mask.json"),
         "truth": ("*_curves.tsv", "*_truth.tsv"),
-        "derivatives": ("figures", "rtmri/", "*.tsv"),
+        "derivatives": ("figures", "rtmri", "*.tsv"),
     },
     demo_derivatives=("truth", "labels"),
 )

@@ -250,5 +250,10 @@ def fit_subject_t1(
         "sub-%s: diaphragm T1 %.3f s (%d of %d ROI pixels)", subject, value, valid, row["n_roi"]
     )
     t1 = np.where(fit.valid, fit.t1, 0.0).astype(np.float32)
-    save_nifti(t1, outputs["t1map"], series.affine, sidecar={"Units": "s"})
+    save_nifti(
+        t1,
+        outputs["t1map"],
+        series.affine,
+        sidecar={"Units": "s", "SkullStripped": False, "Description": "Look-Locker corrected T1"},
+    )
     write_tsv(pd.DataFrame([row]), outputs["table"])

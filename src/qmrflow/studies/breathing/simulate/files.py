@@ -136,7 +136,11 @@ def simulate_subject(
             sim.t1.astype(np.float32),
             outputs["t1map"],  # type: ignore[arg-type]
             sim.affine,
-            sidecar={"Description": "true T1 of the T1 slice", "Units": "s"},
+            sidecar={
+                "Description": "true T1 of the T1 slice",
+                "Units": "s",
+                "SkullStripped": False,
+            },
         )
     if "truth" in outputs:
         write_tsv(_truth_table(sim), outputs["truth"])  # type: ignore[arg-type]
