@@ -223,6 +223,13 @@ def check_training_splits(
         raise ConfigError("; ".join(problems), file=file, location="column split")
 
 
+def check_study_splits(table: pd.DataFrame, training: bool, file: str | os.PathLike[str]) -> None:
+    """The usual participants check of a study: subjects in ``train``, ``val`` and ``test`` when
+    it trains a model, else (every model given in the config) in ``test``."""
+    needed = ("train", "val", "test") if training else ("test",)
+    check_splits_present(table, splits=needed, file=file)
+
+
 def check_splits_present(
     table: pd.DataFrame, *, splits: Iterable[str], file: str | os.PathLike[str]
 ) -> None:

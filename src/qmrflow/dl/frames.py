@@ -52,6 +52,7 @@ from qmrflow.dl.checkpoint import (
 )
 from qmrflow.dl.inference import export_program, predict_batches
 from qmrflow.errors import ModelError
+from qmrflow.settings import settings_from_mapping
 
 if TYPE_CHECKING:
     from torch import nn
@@ -72,6 +73,7 @@ __all__ = [
     "sample_frames",
     "save_frame_segmenter",
     "segment_frames",
+    "train_and_save",
     "train_frame_segmenter",
 ]
 
@@ -168,22 +170,10 @@ class FrameSegmentationSettings:
 
     @classmethod
     def from_mapping(
-        cls, values: Mapping[str, Any] | FrameSegmentationSettings
+        cls, values: Mapping[str, Any] | FrameSegmentationSettings | None
     ) -> FrameSegmentationSettings:
-        """Settings from a config mapping (missing keys take the defaults).
-
-        Raises
-        ------
-        ValueError
-            An unknown key or a value out of range.
-        """
-        if isinstance(values, FrameSegmentationSettings):
-            return values
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown segmentation settings {unknown}; known: {sorted(known)}")
-        return cls(**dict(values))
+        """Settings from a config mapping (missing keys: defaults; unknown keys refused)."""
+        return settings_from_mapping(cls, values, "segmentation settings", error=ValueError)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready settings (recorded in the checkpoint metadata)."""
@@ -566,6 +556,100 @@ def save_frame_segmenter(
     x = _pad(torch.as_tensor(example[:1]), PAD_MULTIPLE)
     program = export_program(model.cpu().eval(), x, dynamic_dims=(0, 2, 3))
     save_checkpoint(result.state_dict, path, dict(metadata), program=program)
+
+
+def train_and_save(
+    frames: Callable[[Mapping[str, Any], str], tuple[np.ndarray, np.ndarray]],
+    train: Mapping[str, Any],
+    val: Mapping[str, Any],
+    *,
+    study: str,
+    task: str,
+    classes: Sequence[str],
+    settings: FrameSegmentationSettings,
+    seed: int,
+    outputs: Mapping[str, PathLike],
+    provenance: Mapping[str, Any],
+    device: torch.device | None = None,
+    threads: int | None = None,
+    monitor: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> TrainResult:
+    """A study's segmentation training job: sample, train, write the history and checkpoint.
+
+    Parameters
+    ----------
+    frames
+        ``(items, name) -> (x, y)``: the study's sampled frames (:func:`sample_frames`) of the
+        subjects in ``items`` (``name`` is ``"training"`` or ``"validation"``, for errors).
+    train, val
+        Subject label -> the study's item (series and labels); disjoint.
+    study, task
+        Recorded in the metadata.
+    classes, settings, seed, monitor, columns
+        See :func:`train_frame_segmenter`.
+    outputs
+        ``model`` (``.pt``, metadata ``.json`` beside it) and optional ``history`` (TSV).
+    provenance
+        Configuration that determines the model; stored and hashed into the metadata.
+    device, threads
+        Where to train (default :func:`qmrflow.dl.device.select_device`) and CPU threads.
+
+    Raises
+    ------
+    ValueError
+        A subject in both train and val, or what ``frames`` raises.
+    """
+    from qmrflow.dl.checkpoint import training_metadata
+    from qmrflow.dl.device import select_device
+    from qmrflow.io import write_tsv
+
+    overlap = sorted(set(train) & set(val))
+    if overlap:
+        raise ValueError(f"subjects in both train and val: {overlap}")
+    x_train, y_train = frames(train, "training")
+    x_val, y_val = frames(val, "validation")
+    logger.info(
+        "%s: %d training frames from %d subjects, %d validation frames from %d",
+        *(task, len(x_train), len(train), len(x_val), len(val)),
+    )
+    if device is None:
+        device = select_device(threads)
+    elif threads:
+        torch.set_num_threads(threads)
+    model, result = train_frame_segmenter(
+        (x_train, y_train),
+        (x_val, y_val),
+        classes=classes,
+        settings=settings,
+        seed=seed,
+        device=device,
+        monitor=monitor,
+        columns=columns,
+    )
+    if "history" in outputs:
+        write_tsv(result.history, outputs["history"])
+    metadata = training_metadata(
+        study=study,
+        task=task,
+        seed=seed,
+        provenance=provenance,
+        training_subjects=list(train),
+        validation_subjects=list(val),
+        result=result,
+        device=device,
+        architecture="MONAI UNet 2-D (qmrflow.dl.segmentation.build_unet)",
+        classes=list(classes),
+        normalisation={"per_frame_percentile": NORMALISATION_PERCENTILE},
+        inputs=settings.inputs,
+        pad_multiple=PAD_MULTIPLE,
+        settings=settings.as_dict(),
+        n_train_frames=len(x_train),
+        n_val_frames=len(x_val),
+        frame_shape=list(x_train.shape[-2:]),
+    )
+    save_frame_segmenter(model, result, outputs["model"], metadata, x_val[:1])
+    return result
 
 
 # --------------------------------------------------------------------------- inference

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from torch import nn
 
 from qmrflow.dl.checkpoint import Checkpoint, check_not_trained_on, load_checkpoint, runnable
 from qmrflow.errors import ModelError
+from qmrflow.settings import settings_from_mapping
 
 __all__ = [
     "DESIGN",
@@ -136,13 +137,11 @@ class RegistrationSettings:
             )
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RegistrationSettings:
-        """Settings from a configuration mapping (unknown keys are refused)."""
-        values = dict(values or {})
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown registration settings: {unknown}")
-        return cls(**values)
+    def from_mapping(
+        cls, values: Mapping[str, Any] | RegistrationSettings | None
+    ) -> RegistrationSettings:
+        """Settings from a config mapping (missing keys: defaults; unknown keys refused)."""
+        return settings_from_mapping(cls, values, "registration settings", error=ValueError)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for checkpoint metadata."""

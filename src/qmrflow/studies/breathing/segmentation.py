@@ -21,20 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from qmrflow.dl.checkpoint import Checkpoint, training_metadata
+from qmrflow.dl.checkpoint import Checkpoint
 from qmrflow.dl.frames import (
-    NORMALISATION_PERCENTILE,
-    PAD_MULTIPLE,
     FrameSegmentationSettings,
     load_frame_segmenter,
     sample_frames,
-    save_frame_segmenter,
     segment_frames,
-    train_frame_segmenter,
+    train_and_save,
 )
 from qmrflow.dl.training import TrainResult
 from qmrflow.errors import InputDataError
-from qmrflow.io import write_tsv
 from qmrflow.io.bids import subject_of
 from qmrflow.studies.breathing.frames import load_frames, load_labels, save_labels
 
@@ -164,53 +160,20 @@ def train_lung_segmentation(
     InputDataError
         A file is unreadable or invalid, or labels do not fit their frames.
     """
-    from qmrflow.dl.device import select_device
-
-    s = settings_from(settings)
-    overlap = sorted(set(train) & set(val))
-    if overlap:
-        raise ValueError(f"subjects in both train and val: {overlap}")
-    x_train, y_train = _frames(train, s, "training")
-    x_val, y_val = _frames(val, s, "validation")
-    logger.info(
-        "lung segmentation: %d training frames from %d subjects, %d validation frames from %d",
-        *(len(x_train), len(train), len(x_val), len(val)),
-    )
-    if device is None:
-        device = select_device(threads)
-    elif threads:
-        torch.set_num_threads(threads)
-    model, result = train_frame_segmenter(
-        (x_train, y_train),
-        (x_val, y_val),
-        classes=NETWORK_CLASSES,
-        settings=s,
-        seed=seed,
-        device=device,
-    )
-    if "history" in outputs:
-        write_tsv(result.history, outputs["history"])
-    metadata = training_metadata(
+    return train_and_save(
+        lambda items, name: _frames(items, settings_from(settings), name),
+        train,
+        val,
         study="breathing",
         task="left and right lung segmentation of real-time frames",
+        classes=NETWORK_CLASSES,
+        settings=settings_from(settings),
         seed=seed,
+        outputs=outputs,
         provenance=provenance,
-        training_subjects=list(train),
-        validation_subjects=list(val),
-        result=result,
         device=device,
-        architecture="MONAI UNet 2-D (qmrflow.dl.segmentation.build_unet)",
-        classes=list(NETWORK_CLASSES),
-        normalisation={"per_frame_percentile": NORMALISATION_PERCENTILE},
-        inputs=s.inputs,
-        pad_multiple=PAD_MULTIPLE,
-        settings=s.as_dict(),
-        n_train_frames=len(x_train),
-        n_val_frames=len(x_val),
-        frame_shape=list(x_train.shape[-2:]),
+        threads=threads,
     )
-    save_frame_segmenter(model, result, outputs["model"], metadata, x_val[:1])
-    return result
 
 
 def load_lung_segmenter(

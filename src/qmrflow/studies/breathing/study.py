@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from qmrflow.config import check_splits_present
+from qmrflow.config import check_study_splits
 from qmrflow.workflow.layout import StudySpec, with_id_prefix
 
 #: The reconstructions compared, baseline first (:mod:`.reconstruct`).
@@ -33,11 +32,6 @@ def _models(study: Mapping[str, Any]) -> list[str]:
     return list(MODELS)
 
 
-def _check_participants(table: pd.DataFrame, training: bool, file: Path) -> None:
-    needed = ("train", "val", "test") if training else ("test",)
-    check_splits_present(table, splits=needed, file=file)
-
-
 STUDY = StudySpec(
     name="breathing",
     demo_participants=_demo_participants,
@@ -56,7 +50,7 @@ STUDY = StudySpec(
         "correlations": "figures/correlations.png",
         "reconstruction": "figures/reconstruction.png",
     },
-    check_participants=_check_participants,
+    check_participants=check_study_splits,
     # Files BIDS has no name for (documented in config/README.md): raw real-time k-space in
     # ISMRMRD HDF5, reconstructed real-time series and their lung labels per frame, the
     # diaphragm ROI, the truth's curves and the study's tables and figures.

@@ -32,23 +32,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from qmrflow.dl.checkpoint import Checkpoint, training_metadata
+from qmrflow.dl.checkpoint import Checkpoint
 from qmrflow.dl.frames import (
-    NORMALISATION_PERCENTILE,
-    PAD_MULTIPLE,
     FrameSegmentationSettings,
     dice,
     load_frame_segmenter,
     normalise_frames,
     sample_frames,
-    save_frame_segmenter,
     segment_frames,
-    train_frame_segmenter,
+    train_and_save,
 )
 from qmrflow.dl.frames import network_inputs as stack_inputs
 from qmrflow.dl.training import TrainResult
 from qmrflow.errors import InputDataError
-from qmrflow.io import load_nifti, write_tsv
+from qmrflow.io import load_nifti
 from qmrflow.io.bids import subject_of
 from qmrflow.studies.perfusion.series import PerfusionSeries, load_series
 
@@ -262,58 +259,23 @@ def train_segmentation(
     Deterministic for a seed on the CPU (same thread count): torch's deterministic algorithms
     are enabled for the run.
     """
-    from qmrflow.dl.device import select_device
-
     s = SegmentationSettings.from_mapping(settings)
-    overlap = sorted(set(train) & set(val))
-    if overlap:
-        raise ValueError(f"subjects in both train and val: {overlap}")
-    x_train, y_train = _subject_frames(train, s, "training")
-    x_val, y_val = _subject_frames(val, s, "validation")
-    logger.info(
-        "segmentation: %d training frames from %d subjects, %d validation frames from %d",
-        len(x_train),
-        len(train),
-        len(x_val),
-        len(val),
-    )
-    if device is None:
-        device = select_device(threads)
-    elif threads:
-        torch.set_num_threads(threads)
-    model, result = train_frame_segmenter(
-        (x_train, y_train),
-        (x_val, y_val),
+    return train_and_save(
+        lambda items, name: _subject_frames(items, s, name),
+        train,
+        val,
+        study="perfusion",
+        task="myocardium segmentation of perfusion frames",
         classes=NETWORK_CLASSES,
         settings=s,
         seed=seed,
+        outputs=outputs,
+        provenance=provenance,
         device=device,
+        threads=threads,
         monitor=["myocardium"],
         columns=_COLUMNS,
     )
-    if "history" in outputs:
-        write_tsv(result.history, outputs["history"])
-    metadata = training_metadata(
-        study="perfusion",
-        task="myocardium segmentation of perfusion frames",
-        seed=seed,
-        provenance=provenance,
-        training_subjects=list(train),
-        validation_subjects=list(val),
-        result=result,
-        device=device,
-        architecture="MONAI UNet 2-D (qmrflow.dl.segmentation.build_unet)",
-        classes=list(NETWORK_CLASSES),
-        normalisation={"per_frame_percentile": NORMALISATION_PERCENTILE},
-        inputs=s.inputs,
-        pad_multiple=PAD_MULTIPLE,
-        settings=s.as_dict(),
-        n_train_frames=len(x_train),
-        n_val_frames=len(x_val),
-        frame_shape=list(x_train.shape[-2:]),
-    )
-    save_frame_segmenter(model, result, outputs["model"], metadata, x_val[:1])
-    return result
 
 
 def load_segmenter(

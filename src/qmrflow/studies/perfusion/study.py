@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from qmrflow.config import check_splits_present
+from qmrflow.config import check_study_splits
 from qmrflow.workflow.layout import StudySpec, with_id_prefix
 
 #: The alignments compared, in the order of the tables: none, iterative, DL.
@@ -28,11 +27,6 @@ def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
 
 def _models(study: Mapping[str, Any]) -> list[str]:
     return list(MODELS)
-
-
-def _check_participants(table: pd.DataFrame, training: bool, file: Path) -> None:
-    needed = ("train", "val", "test") if training else ("test",)
-    check_splits_present(table, splits=needed, file=file)
 
 
 STUDY = StudySpec(
@@ -56,7 +50,7 @@ STUDY = StudySpec(
     # The registration network learns from the robust-PCA references the registration section
     # configures.
     training_sections=("registration",),
-    check_participants=_check_participants,
+    check_participants=check_study_splits,
     # Files BIDS has no name for (documented in config/README.md): dynamic cardiac perfusion
     # series and their proton-density images, displacement fields, label maps per frame and
     # the study's tables.

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from qmrflow.config import check_splits_present
+from qmrflow.config import check_study_splits
 from qmrflow.errors import ConfigError
 from qmrflow.workflow.layout import StudySpec, with_id_prefix
 
@@ -26,11 +25,6 @@ def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
 
 def _models(study: Mapping[str, Any]) -> list[str]:
     return ["generator"]
-
-
-def _check_participants(table: pd.DataFrame, training: bool, file: Path) -> None:
-    needed = ("train", "val", "test") if training else ("test",)
-    check_splits_present(table, splits=needed, file=file)
 
 
 def _check_config(study: Mapping[str, Any], configfile: str | None) -> None:
@@ -69,7 +63,7 @@ STUDY = StudySpec(
         "lesions": "figures/lesions.png",
     },
     training_sections=("mapping",),
-    check_participants=_check_participants,
+    check_participants=check_study_splits,
     check_config=_check_config,
     # Files BIDS has no name for (documented in config/README.md): the MDME acquisition has no
     # BIDS suffix, nor do the fit's residual and the stack of synthetic contrasts.

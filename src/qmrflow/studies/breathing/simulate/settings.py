@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from qmrflow.errors import ConfigError
+from qmrflow.settings import settings_from_mapping
 
 __all__ = [
     "CLASSES",
@@ -266,16 +267,8 @@ class SimulationSettings:
         return -math.log(math.cos(math.radians(self.ir_flip_angle))) / self.ir_repetition_time
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> SimulationSettings:
-        """Settings from a config mapping (unknown keys are a ConfigError; missing: default)."""
-        if values is None:
-            return cls()
-        if isinstance(values, cls):
-            return values
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown breathing simulation settings {unknown}; known: {sorted(known)}"
-            )
-        return cls(**dict(values))
+    def from_mapping(
+        cls, values: Mapping[str, Any] | SimulationSettings | None
+    ) -> SimulationSettings:
+        """Settings from a config mapping (missing keys: defaults; unknown keys refused)."""
+        return settings_from_mapping(cls, values, "breathing simulation settings")
