@@ -13,7 +13,7 @@ from .conftest import REPO, SLURM_PROFILE, run_snakemake, slurm_profile
 pytestmark = pytest.mark.workflow
 
 #: Every study on its default demo cohort: every rule of the workflow is planned.
-FULL = {"studies": ["dystrophy", "synthmri", "perfusion"]}
+FULL = {"studies": ["dystrophy", "synthmri", "perfusion", "breathing"]}
 
 
 def jobs(workdir, *args) -> list[dict]:
@@ -76,6 +76,10 @@ def test_every_submitted_rule_has_a_class_and_cheap_rules_run_locally(slurm_jobs
         "evaluate_perfusion",
         "plot_perfusion_figures",
         "index_perfusion_qc",
+        "simulate_breathing_participants",
+        "evaluate_breathing",
+        "plot_breathing_figures",
+        "index_breathing_qc",
         "describe_derivatives",
     }
     planned = {job["rule"] for job in slurm_jobs}
@@ -93,6 +97,8 @@ def test_dl_rules_ask_for_a_gpu_and_cpu_rules_for_none(slurm_jobs, gpu_rules):
         "train_perfusion_segmentation",
         "correct_perfusion_motion_dl",
         "segment_perfusion_subject",
+        "train_breathing_segmentation",
+        "segment_breathing_subject",
     }
     for job in slurm_jobs:
         if job["rule"] in declared_localrules():
