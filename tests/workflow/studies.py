@@ -252,6 +252,7 @@ BREATHING = StudyCase(
             "splits": [1, 1, 2],
             "breathing_s": 7.0,
             "sniff_s": 3.0,
+            "frame_s": 0.1,
         },
         "reconstruction": {"sense": {"iterations": 2}},
         "model": {"segmentation": {"epochs": 2, "frames_per_series": 4}},
