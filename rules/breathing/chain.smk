@@ -1,13 +1,13 @@
 """Study `breathing`: real-time radial MRI of breathing in Pompe disease, to group statistics.
 
-Chain: per subject, reconstruct each task's raw radial k-space two ways, density-compensated
-gridding (the baseline) and CG-SENSE regularised toward the previous frame (CPU, one job) -> train the
-lung U-Net on the train split's SENSE frames, selected on val (group, GPU) -> per test subject,
-label the lungs of every frame of every reconstruction (GPU) -> per reconstruction, diaphragm,
-chest-wall, velocity, synchronicity and paradoxical-motion measures (and, on the demo, their
-accuracy against the truth) -> per subject, the diaphragm T1 from the inversion-recovery images
--> group statistics (patients vs controls, lung function), figures and the paper's findings
-beside ours.
+Chain: per subject, reconstruct each task's raw radial k-space two ways (one CPU job),
+density-compensated gridding (the baseline) and CG-SENSE regularised toward the previous frame
+-> train the lung U-Net on the train split's SENSE frames, selected on val (group, GPU) -> per
+test subject, label the lungs of every frame of every reconstruction (GPU) -> per
+reconstruction, diaphragm, chest-wall, velocity, synchronicity and paradoxical-motion measures
+(and, on the demo, their accuracy against the truth) -> per subject, the diaphragm T1 from the
+inversion-recovery images -> group statistics (patients vs controls, lung function), figures
+and the paper's findings beside ours.
 """
 
 
@@ -16,10 +16,6 @@ localrules:
     evaluate_breathing,
     plot_breathing_figures,
     index_breathing_qc,
-
-
-wildcard_constraints:
-    method="|".join(BREATHING_METHODS),
 
 
 rule reconstruct_breathing_subject:
@@ -120,19 +116,19 @@ rule measure_breathing_subject:
     input:
         unpack(breathing_measure_inputs),
     output:
-        **(
-            {"quality": breathing_table("quality", "{subject}", "{method}")}
-            if BREATHING_LAYOUT.demo
-            else {}
-        ),
-        curves=breathing_table("curves", "{subject}", "{method}"),
-        measures=breathing_table("measures", "{subject}", "{method}"),
+        **{
+            f"{kind}_{m}": breathing_table(kind, "{subject}", m)
+            for m in BREATHING_METHODS
+            for kind in BREATHING_MEASURES
+        },
     log:
-        f"{LOGS}/measure_breathing_subject/sub-{{subject}}_rec-{{method}}.log",
+        f"{LOGS}/measure_breathing_subject/sub-{{subject}}.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         tasks=BREATHING_TASKS,
+        methods=BREATHING_METHODS,
+        kinds=BREATHING_MEASURES,
         threshold_mm=BREATHING["measures"]["paradoxical_threshold_mm"],
     script:
         "scripts/measure_breathing_subject.py"

@@ -151,15 +151,25 @@ def breathing_segmentation_training_inputs():
     return [path for pairs in items.values() for pair in pairs for path in pair]
 
 
+#: Per-subject tables of each reconstruction (``quality``: the demo's accuracy).
+BREATHING_MEASURES = ("curves", "measures") + (
+    ("quality",) if BREATHING_LAYOUT.demo else ()
+)
+
+
 def breathing_measure_inputs(wildcards):
-    """One reconstruction's frames and lung labels per task, and (demo) the truth."""
-    subject, method = wildcards.subject, wildcards.method
+    """Every reconstruction's frames and lung labels per task, and (demo) the truth."""
+    subject = wildcards.subject
     inputs = {
         **{
-            f"frames_{t}": breathing_frames(subject, t, method) for t in BREATHING_TASKS
+            f"frames_{t}_{m}": breathing_frames(subject, t, m)
+            for t in BREATHING_TASKS
+            for m in BREATHING_METHODS
         },
         **{
-            f"labels_{t}": breathing_labels(subject, t, method) for t in BREATHING_TASKS
+            f"labels_{t}_{m}": breathing_labels(subject, t, m)
+            for t in BREATHING_TASKS
+            for m in BREATHING_METHODS
         },
     }
     if BREATHING_LAYOUT.demo:

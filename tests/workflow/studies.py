@@ -253,6 +253,7 @@ BREATHING = StudyCase(
             "breathing_s": 7.0,
             "sniff_s": 3.0,
             "frame_s": 0.1,
+            "n_coils": 4,
         },
         "reconstruction": {"sense": {"iterations": 2}},
         "model": {"segmentation": {"epochs": 2, "frames_per_series": 4}},

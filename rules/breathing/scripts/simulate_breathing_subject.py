@@ -12,7 +12,7 @@ outputs = {
 with job_logging(snakemake.log[0]):
     simulate_subject(
         snakemake.params.row,
-        settings={k: demo[k] for k in ("breathing_s", "sniff_s", "frame_s", "snr")},
+        settings={k: demo[k] for k in ("breathing_s", "sniff_s", "frame_s", "n_coils", "snr")},
         seed=demo["seed"],
         outputs=outputs,
     )
