@@ -10,7 +10,7 @@ import yte
 
 from .conftest import REPO, SLURM_PROFILE, run_snakemake, slurm_profile
 
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("profiles")]
+pytestmark = pytest.mark.workflow
 
 #: Every study on its default demo cohort: every rule of the workflow is planned.
 FULL = {"studies": ["dystrophy", "synthmri", "perfusion", "breathing"]}

@@ -25,15 +25,7 @@ from .conftest import REPO, planned_jobs, run_snakemake
 from .studies import STUDIES, StudyCase
 
 pytestmark = pytest.mark.workflow
-#: One parameter per study; a study's tests stay in one test process (pytest-xdist group), where
-#: its session's demo run is made once.
-each_study = pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, id=case.name, marks=pytest.mark.xdist_group(case.name))
-        for case in STUDIES
-    ],
-)
+each_study = pytest.mark.parametrize("case", STUDIES, ids=[case.name for case in STUDIES])
 
 
 def layout_of(case: StudyCase, config: dict) -> StudyLayout:
