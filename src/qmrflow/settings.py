@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from qmrflow.errors import ConfigError
 
-__all__ = ["settings_from_mapping"]
+__all__ = ["int_pair", "settings_from_mapping"]
 
 T = TypeVar("T")
 
@@ -42,3 +42,14 @@ def settings_from_mapping(
     if unknown:
         raise error(f"unknown {what} {unknown}; known: {sorted(known)}")
     return cls(**dict(values))  # type: ignore[arg-type]
+
+
+def int_pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
+    """Two integers of at least ``minimum`` (e.g. a matrix), or a ConfigError naming ``name``."""
+    try:
+        pair = tuple(int(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be two integers, got {value!r}") from exc
+    if len(pair) != 2 or min(pair) < minimum:
+        raise ConfigError(f"{name} must be two integers >= {minimum}, got {value!r}")
+    return pair  # type: ignore[return-value]

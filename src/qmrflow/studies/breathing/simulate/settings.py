@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from qmrflow.errors import ConfigError
-from qmrflow.settings import settings_from_mapping
+from qmrflow.settings import int_pair, settings_from_mapping
 
 __all__ = [
     "CLASSES",
@@ -109,16 +109,6 @@ PD_TISSUE: dict[str, float] = {
 TASKS: tuple[str, str] = ("breathing", "sniff")
 
 
-def _pair(value: Any, name: str) -> tuple[int, int]:
-    try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be two integers, got {value!r}") from exc
-    if len(pair) != 2 or min(pair) < 32:
-        raise ConfigError(f"{name} must be two integers >= 32, got {value!r}")
-    return pair  # type: ignore[return-value]
-
-
 _INTEGERS = ("n_coils", "spokes", "samples", "turns", "supersample")
 
 
@@ -187,7 +177,7 @@ class SimulationSettings:
     ir_snr: float = 80.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "matrix", _pair(self.matrix, "matrix"))
+        object.__setattr__(self, "matrix", int_pair(self.matrix, "matrix", 32))
         for name in _INTEGERS:
             value = getattr(self, name)
             if isinstance(value, float) and not value.is_integer():

@@ -229,12 +229,6 @@ def _row_values(row: Mapping[str, Any]) -> tuple[str, str, float, tuple[bool, bo
     return pid, group, severity, sides, fat
 
 
-def _settings(settings: SimulationSettings | Mapping[str, Any] | None) -> SimulationSettings:
-    if isinstance(settings, SimulationSettings):
-        return settings
-    return SimulationSettings.from_mapping(settings)
-
-
 def frame_trajectories(settings: SimulationSettings) -> np.ndarray:
     """The ``turns`` distinct frame trajectories ``(turns, S, N, 2)`` float64 (radians/pixel).
 
@@ -457,7 +451,7 @@ def simulate_arrays(
     ConfigError
         A bad row value or setting.
     """
-    settings = _settings(settings)
+    settings = SimulationSettings.from_mapping(settings)
     pid, group, severity, paradoxical, fat = _row_values(row)
     rngs = [np.random.default_rng(s) for s in subject_seed(seed, pid).spawn(9)]
     anatomy_rng, response_rng, breathing_rng, sniff_rng = rngs[:4]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from qmrflow.errors import ConfigError
-from qmrflow.settings import settings_from_mapping
+from qmrflow.settings import int_pair, settings_from_mapping
 
 __all__ = [
     "LABELS",
@@ -38,16 +38,6 @@ PD_RELATIVE: dict[int, float] = {1: 1.0, 2: 0.85, 3: 1.0, 4: 0.75, 5: 0.70}
 
 #: Length of the LV from the basal plane (level 0) to the epicardial apex (level 1), mm.
 LV_LENGTH_MM = 70.0
-
-
-def _pair(value: Any, name: str) -> tuple[int, int]:
-    try:
-        pair = tuple(int(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be two integers, got {value!r}") from exc
-    if len(pair) != 2 or min(pair) < 16:
-        raise ConfigError(f"{name} must be two integers >= 16, got {value!r}")
-    return pair  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -100,11 +90,11 @@ class SimulationSettings:
     signal_scale: float = 1000.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "matrix", _pair(self.matrix, "matrix"))
+        object.__setattr__(self, "matrix", int_pair(self.matrix, "matrix", 16))
         if self.aif_matrix is None:  # the stress series' field of view
             scale = float(self.voxel_mm) / float(self.aif_voxel_mm)
             object.__setattr__(self, "aif_matrix", [round(n * scale) for n in self.matrix])
-        object.__setattr__(self, "aif_matrix", _pair(self.aif_matrix, "aif_matrix"))
+        object.__setattr__(self, "aif_matrix", int_pair(self.aif_matrix, "aif_matrix", 16))
         for name in ("n_slices", "n_frames"):
             object.__setattr__(self, name, int(getattr(self, name)))
         for f in fields(self):

@@ -340,12 +340,6 @@ def _to_nifti(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(array, (2, 3, 0, 1)))
 
 
-def _settings(settings: SimulationSettings | Mapping[str, Any] | None) -> SimulationSettings:
-    if isinstance(settings, SimulationSettings):
-        return settings
-    return SimulationSettings.from_mapping(settings)
-
-
 def simulate_arrays(
     row: Mapping[str, Any],
     settings: SimulationSettings | Mapping[str, Any] | None = None,
@@ -378,7 +372,7 @@ def simulate_arrays(
     ConfigError
         A bad row value or setting.
     """
-    settings = _settings(settings)
+    settings = SimulationSettings.from_mapping(settings)
     pid, ischaemia, deep, stress_mbf = _row_values(row)
     rngs = [np.random.default_rng(s) for s in subject_seed(seed, pid).spawn(8)]
     anatomy_rng, kinetics_rng, mbf_rng, motion_rng, deep_rng, bias_rng, noise_rng, aif_rng = rngs
