@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from qmrflow.stats.paper import PaperValue, paper_comparison_table
@@ -34,14 +33,23 @@ PAPER_FPS = 30.0
 METHOD = "sense"
 
 
-def _ratio(subjects: pd.DataFrame, column: str) -> float:
+def _group_medians(subjects: pd.DataFrame, column: str) -> tuple[float, float]:
+    """Median of ``column`` over the patients and over the controls (SENSE; NaN if absent)."""
     rows = subjects[subjects["method"] == METHOD]
     if column not in rows:
-        return math.nan
+        return math.nan, math.nan
     groups = rows.groupby("group")[column].median()
-    if "patient" not in groups or "control" not in groups or groups["control"] == 0:
-        return math.nan
-    return float(groups["patient"] / groups["control"])
+    return float(groups.get("patient", math.nan)), float(groups.get("control", math.nan))
+
+
+def _ratio(subjects: pd.DataFrame, column: str) -> float:
+    patients, controls = _group_medians(subjects, column)
+    return patients / controls if controls else math.nan
+
+
+def _difference(subjects: pd.DataFrame, column: str) -> float:
+    patients, controls = _group_medians(subjects, column)
+    return patients - controls
 
 
 def _spearman(statistics: pd.DataFrame, comparison: str) -> tuple[float, float, float]:
@@ -108,7 +116,7 @@ def paper_comparison(
             STUDY,
             "diaphragm-thorax lag, patients - controls (s, right)",
             math.nan,
-            ours=_median_difference(rows, "breathing_right_synchronicity_lag"),
+            ours=_difference(subjects, "breathing_right_synchronicity_lag"),
             paper_source=PAPER,
             note="paper: pathological synchronicity in patients; ours: difference of medians",
         ),
@@ -147,12 +155,3 @@ def paper_comparison(
             )
         )
     return paper_comparison_table(values)
-
-
-def _median_difference(rows: pd.DataFrame, column: str) -> float:
-    if column not in rows:
-        return math.nan
-    groups = rows.groupby("group")[column].median()
-    if "patient" not in groups or "control" not in groups:
-        return math.nan
-    return float(np.subtract(groups["patient"], groups["control"]))
