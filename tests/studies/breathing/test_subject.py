@@ -63,14 +63,13 @@ def test_masks_of_another_shape_are_refused(written, tmp_path):
 
 def test_diaphragm_t1_recovers_the_truth(written, tmp_path):
     files = written["b901"]
-    truth_t1 = float(pd.read_csv(files["truth"], sep="\t")["diaphragm_t1"].iloc[0])
     outputs = {"t1map": tmp_path / "t1.nii.gz", "table": tmp_path / "t1.tsv"}
     fit_subject_t1(
         "b901",
         inversions=files["inversions"],
         roi=files["roi"],
         outputs=outputs,
-        truth_t1=truth_t1,
+        truth=files["truth"],
     )
     row = pd.read_csv(outputs["table"], sep="\t").iloc[0]
     assert abs(row["t1_error"]) < 0.03 and row["n_valid"] > 0

@@ -192,7 +192,7 @@ def fit_subject_t1(
     inversions: Sequence[PathLike],
     roi: PathLike,
     outputs: Mapping[str, PathLike],
-    truth_t1: float | None = None,
+    truth: PathLike | None = None,
     expected: PathLike | None = None,
 ) -> None:
     """Fit T1 inside the body and write the map and the diaphragm ROI's T1.
@@ -208,8 +208,8 @@ def fit_subject_t1(
     outputs
         ``t1map`` (NIfTI, s; 0 where not fitted) and ``table`` (TSV: participant_id,
         diaphragm_t1, n_roi, n_valid, true_diaphragm_t1, t1_error).
-    truth_t1
-        Demo only: the true diaphragm T1 (s).
+    truth
+        Demo only: the subject's truth table (its ``diaphragm_t1``, s).
     expected
         The file pattern the images were looked for (named when there are none).
     """
@@ -243,7 +243,9 @@ def fit_subject_t1(
         "diaphragm_t1": value,
         "n_roi": int(roi_mask.sum()),
         "n_valid": valid,
-        "true_diaphragm_t1": np.nan if truth_t1 is None else float(truth_t1),
+        "true_diaphragm_t1": (
+            float(read_tsv(truth, subject=subject)["diaphragm_t1"].iloc[0]) if truth else np.nan
+        ),
     }
     row["t1_error"] = (value - row["true_diaphragm_t1"]) / row["true_diaphragm_t1"]
     logger.info(
