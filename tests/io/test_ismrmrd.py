@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from qmrflow.errors import InputDataError
-from qmrflow.io import RadialSeries, read_radial_series, write_radial_series
+from qmrflow.io import (
+    CartesianEchoes,
+    RadialSeries,
+    read_cartesian_echoes,
+    read_radial_series,
+    write_cartesian_echoes,
+    write_radial_series,
+)
 from qmrflow.io.ismrmrd import TIME_STAMP_TICK
 
 T, C, S, N = 5, 3, 4, 16
@@ -428,3 +435,348 @@ def test_slice_geometry_round_trips_as_a_nifti_affine(tmp_path):
     default = read_radial_series(plain).affine
     np.testing.assert_allclose(np.diag(default)[:2], [4.0, 4.0])
     np.testing.assert_allclose(default[:3, :3] @ [31.5, 31.5, 0] + default[:3, 3], 0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Cartesian multi-echo 3-D k-space
+# --------------------------------------------------------------------------------------------
+
+CC, EE = 2, 3
+GRID = (16, 12, 8)
+FOV3 = (192.0, 144.0, 64.0)
+TES = np.array([0.004, 0.0095, 0.015])
+ENCODED = (10, 8, 8)
+
+
+def _echoes(seed: int = 0) -> np.ndarray:
+    """Multi-coil multi-echo k-space ``(C, E, X, Y, Z)`` of a random image (fftc convention)."""
+    from qmrflow.recon.fourier import fftc
+
+    rng = np.random.default_rng(seed)
+    shape = (CC, EE, *GRID)
+    image = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    return fftc(image, axes=(-3, -2, -1)).astype(np.complex64)
+
+
+def _central(encoded) -> np.ndarray:
+    mask = np.zeros(GRID, dtype=bool)
+    mask[
+        tuple(
+            slice(n // 2 - m // 2, n // 2 - m // 2 + m) for n, m in zip(GRID, encoded, strict=True)
+        )
+    ] = True
+    return mask
+
+
+def _write_echoes(path, **kwargs):
+    kspace = _echoes()
+    args = {
+        "fov_mm": FOV3,
+        "encoded": ENCODED,
+        "field_strength": 3.0,
+        "protocol": "gre3d",
+    }
+    args.update(kwargs)
+    write_cartesian_echoes(path, kspace, TES, **args)
+    return kspace
+
+
+def _edit_table(path, change) -> None:
+    """Replace the acquisition table by ``change(records)`` (rows may be dropped or edited)."""
+    with h5py.File(path, "r+") as f:
+        records = change(f["dataset/data"][()])
+        del f["dataset/data"]
+        f["dataset"].create_dataset("data", data=records, maxshape=(None,))
+
+
+@pytest.fixture
+def echo_path(tmp_path):
+    return tmp_path / "sub-01" / "anat" / "sub-01_acq-epi2avg_kspace.h5"
+
+
+@pytest.mark.parametrize("encoded", [None, ENCODED, (9, 7, 5)])
+def test_cartesian_round_trip_keeps_the_central_block_exactly(echo_path, encoded):
+    kspace = _write_echoes(echo_path, encoded=encoded)
+    echoes = read_cartesian_echoes(echo_path, subject="01")
+    assert isinstance(echoes, CartesianEchoes)
+    assert echoes.kspace.dtype == np.complex64 and echoes.kspace.shape == (CC, EE, *GRID)
+    inside = _central(GRID if encoded is None else encoded)
+    np.testing.assert_array_equal(echoes.kspace[..., inside], kspace[..., inside])
+    assert not echoes.kspace[..., ~inside].any()
+    np.testing.assert_allclose(echoes.echo_times, TES, rtol=1e-12)
+    assert echoes.echo_times.dtype == np.float64
+    assert echoes.matrix == GRID
+    assert echoes.encoded == (GRID if encoded is None else encoded)
+    assert echoes.fov_mm == FOV3
+    assert echoes.voxel_mm == (12.0, 12.0, 8.0)
+    assert (echoes.n_coils, echoes.n_echoes) == (CC, EE)
+    assert echoes.field_strength == 3.0 and echoes.protocol == "gre3d"
+    assert echoes.path == echo_path
+    # default grid: axis-aligned, centred on the origin
+    np.testing.assert_allclose(echoes.affine[:3, :3], np.diag([12.0, 12.0, 8.0]))
+    centre = echoes.affine[:3, :3] @ [(n - 1) / 2 for n in GRID] + echoes.affine[:3, 3]
+    np.testing.assert_allclose(centre, 0, atol=1e-5)
+
+
+def test_cartesian_file_layout_follows_the_conventions(echo_path):
+    kspace = _write_echoes(echo_path, field_strength=None, protocol=None)
+    ex, ey, ez = ENCODED
+    with ismrmrd.Dataset(str(echo_path), "dataset", create_if_needed=False) as dataset:
+        assert dataset.number_of_acquisitions() == ey * ez * EE
+        header = ismrmrd.xsd.CreateFromDocument(dataset.read_xml_header())
+        # loop order kz, ky, echo: line (kz=3, ky=5, echo=2)
+        acq = dataset.read_acquisition((3 * ey + 5) * EE + 2)
+        first = dataset.read_acquisition(0)
+        last = dataset.read_acquisition(ey * ez * EE - 1)
+    encoding = header.encoding[0]
+    assert encoding.trajectory == ismrmrd.xsd.trajectoryType.CARTESIAN
+    size = encoding.encodedSpace.matrixSize
+    assert (size.x, size.y, size.z) == ENCODED
+    size = encoding.reconSpace.matrixSize
+    assert (size.x, size.y, size.z) == GRID
+    fov = encoding.reconSpace.fieldOfView_mm
+    assert (fov.x, fov.y, fov.z) == FOV3
+    limits = encoding.encodingLimits
+    assert (limits.kspace_encoding_step_1.maximum, limits.kspace_encoding_step_1.center) == (7, 4)
+    assert (limits.kspace_encoding_step_2.maximum, limits.contrast.maximum) == (7, 2)
+    np.testing.assert_allclose(header.sequenceParameters.TE, TES * 1e3)  # milliseconds
+    assert header.acquisitionSystemInformation.receiverChannels == CC
+    assert header.acquisitionSystemInformation.systemFieldStrength_T is None
+    assert header.measurementInformation is None
+    idx = acq.idx
+    assert (idx.kspace_encode_step_1, idx.kspace_encode_step_2, idx.contrast) == (5, 3, 2)
+    assert acq.data.shape == (CC, ex) and acq.center_sample == ex // 2
+    assert acq.trajectory_dimensions == 0
+    # acquired block starts at n // 2 - m // 2: x 3, y 2, z 0
+    np.testing.assert_array_equal(acq.data, kspace[:, 2, 3 : 3 + ex, 2 + 5, 0 + 3])
+    assert first.is_flag_set(ismrmrd.ACQ_FIRST_IN_SLICE)
+    assert first.is_flag_set(ismrmrd.ACQ_FIRST_IN_ENCODE_STEP1)
+    assert last.is_flag_set(ismrmrd.ACQ_LAST_IN_MEASUREMENT)
+    assert last.is_flag_set(ismrmrd.ACQ_LAST_IN_ENCODE_STEP2)
+    assert not acq.is_flag_set(ismrmrd.ACQ_LAST_IN_MEASUREMENT)
+    echoes = read_cartesian_echoes(echo_path)
+    assert echoes.field_strength is None and echoes.protocol is None
+
+
+def test_cartesian_geometry_round_trips_as_a_nifti_affine(echo_path):
+    """A coronal volume (axis 1 toward the head, axis 2 toward posterior), off-centre."""
+    affine = np.array([[-12.0, 0, 0, 90.0], [0, 0, -8.0, 40.0], [0, 12.0, 0, -60.0], [0, 0, 0, 1]])
+    _write_echoes(echo_path, affine=affine)
+    echoes = read_cartesian_echoes(echo_path, subject="01")
+    np.testing.assert_allclose(echoes.affine, affine, atol=1e-4)
+    with ismrmrd.Dataset(str(echo_path), "dataset", create_if_needed=False) as dataset:
+        acq = dataset.read_acquisition(0)
+    centre = affine[:3, :3] @ [(n - 1) / 2 for n in GRID] + affine[:3, 3]
+    np.testing.assert_allclose(acq.position, centre * [-1, -1, 1], atol=1e-4)  # LPS
+    np.testing.assert_allclose(acq.read_dir, [1, 0, 0], atol=1e-6)
+
+
+def test_cartesian_lines_in_any_order_noise_skipped_repeats_averaged(echo_path):
+    kspace = _write_echoes(echo_path)
+
+    def shuffle_and_repeat(records):
+        records = records[np.random.default_rng(2).permutation(records.shape[0])]
+        repeat = records[:5].copy()
+        for i in range(5):  # a second average of 5 lines, with twice the values
+            repeat["data"][i] = (2 * repeat["data"][i]).astype(np.float32)
+        noise = records[:1].copy()
+        noise["head"]["flags"] = 1 << (ismrmrd.ACQ_IS_NOISE_MEASUREMENT - 1)
+        noise["head"]["number_of_samples"] = 7
+        noise["data"][0] = np.ones(2 * CC * 7, np.float32)
+        return np.concatenate([noise, records, repeat])
+
+    _edit_table(echo_path, shuffle_and_repeat)
+    echoes = read_cartesian_echoes(echo_path)
+    inside = _central(ENCODED)
+    expected = np.where(inside, kspace, 0)
+    changed = np.abs(echoes.kspace - expected) > 0
+    # 5 averaged lines hold 1.5 times the value; every other sample is exact
+    assert changed.any(axis=(0, 2)).sum() == 5
+    ratio = echoes.kspace[changed] / expected[changed]
+    np.testing.assert_allclose(ratio, 1.5, rtol=1e-5)
+
+
+def _set_head(field, value, rows=slice(None)):
+    def change(records):
+        records["head"][field][rows] = value
+        return records
+
+    return change
+
+
+def _set_idx(field, value, rows):
+    def change(records):
+        idx = records["head"]["idx"]
+        idx[field][rows] = value
+        records["head"]["idx"] = idx
+        return records
+
+    return change
+
+
+def _drop_contrast(contrast):
+    return lambda records: records[records["head"]["idx"]["contrast"] != contrast]
+
+
+def _drop_row(row):
+    return lambda records: np.delete(records, row)
+
+
+def _nan_line(records):
+    records["data"][7] = records["data"][7].copy()
+    records["data"][7][:2] = np.nan
+    return records
+
+
+def _short_line(records):
+    records["data"][4] = records["data"][4][: 2 * CC * 6].copy()
+    records["head"]["number_of_samples"][4] = 6
+    return records
+
+
+def _one_coil(records):
+    records["data"][9] = records["data"][9][: 2 * ENCODED[0]].copy()
+    records["head"]["active_channels"][9] = 1
+    return records
+
+
+def _edit_header(path, change) -> None:
+    """Rewrite the XML header after ``change(header)`` edits the parsed ismrmrdHeader."""
+    with ismrmrd.Dataset(str(path), "dataset", create_if_needed=False) as dataset:
+        header = ismrmrd.xsd.CreateFromDocument(dataset.read_xml_header())
+        change(header)
+        dataset.write_xml_header(ismrmrd.xsd.ToXML(header))
+
+
+def _no_te(header):
+    header.sequenceParameters = None
+
+
+def _two_te(header):
+    header.sequenceParameters.TE = header.sequenceParameters.TE[:2]
+
+
+def _te_backwards(header):
+    header.sequenceParameters.TE = [4.0, 9.5, 9.0]
+
+
+def _encoded_larger(header):
+    header.encoding[0].encodedSpace.matrixSize.y = 14
+
+
+def _oversampled(header):
+    header.encoding[0].encodedSpace.matrixSize.x = 32
+    header.encoding[0].encodedSpace.fieldOfView_mm.x = 384.0
+
+
+def _radial(header):
+    header.encoding[0].trajectory = ismrmrd.xsd.trajectoryType.RADIAL
+
+
+_HEADER_EDITS = {
+    "no_te": _no_te,
+    "te_count": _two_te,
+    "te_order": _te_backwards,
+    "encoded_larger": _encoded_larger,
+    "oversampled": _oversampled,
+    "radial": _radial,
+}
+
+
+ROW_E2 = (3 * ENCODED[1] + 5) * EE + 2  # kz 3, ky 5, echo 2 (contrast 2)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("missing", "file not found"),
+        ("not_hdf5", "not a readable ISMRMRD HDF5 file"),
+        ("no_header", "no ISMRMRD XML header"),
+        ("no_te", "no echo times: the header has no sequenceParameters TE"),
+        ("te_count", "the data has 3 echoes (idx.contrast up to 2) but the header lists 2 echo"),
+        ("te_order", "echo times (sequenceParameters TE) are not strictly increasing"),
+        ("no_contrast", "missing echoes: no lines for contrast 1"),
+        ("missing_line", "missing lines for some echoes: contrast 2 lacks 1 of the 64 lines"),
+        ("samples", "acquisitions differ in readout samples: 191 have 10, 1 has 6"),
+        ("coils", "acquisitions differ in coils: 191 have 2, 1 has 1"),
+        ("outside", "encode steps outside the encoded matrix (encodedSpace matrixSize 10x8x8)"),
+        ("encoded_larger", "is larger than the reconstruction matrix (reconSpace 16x12x8) along y"),
+        ("oversampled", "along x (readout oversampling? remove it before reading)"),
+        ("nan", "k-space holds 1 NaN or infinite value in contrast 1"),
+        ("reverse", "192 of 192 lines are flagged ACQ_IS_REVERSE"),
+        ("radial", "the header's trajectory is 'radial'; Cartesian k-space is expected"),
+        ("only_noise", "no imaging acquisitions"),
+    ],
+)
+def test_invalid_cartesian_files_name_subject_file_and_problem(echo_path, kind, expected):
+    if kind == "not_hdf5":
+        echo_path.parent.mkdir(parents=True)
+        echo_path.write_bytes(b"not an HDF5 file" * 20)
+    elif kind == "no_header":
+        echo_path.parent.mkdir(parents=True)
+        with ismrmrd.Dataset(str(echo_path), "dataset", mode="w") as dataset:
+            dataset.append_acquisition(ismrmrd.Acquisition.from_array(np.ones((CC, 8), "c8")))
+    elif kind != "missing":
+        _write_echoes(echo_path)
+    tables = {
+        "no_contrast": _drop_contrast(1),
+        "missing_line": _drop_row(ROW_E2),
+        "samples": _short_line,
+        "coils": _one_coil,
+        "outside": _set_idx("kspace_encode_step_1", 9, 11),
+        "nan": _nan_line,
+        "reverse": _set_head("flags", 1 << (ismrmrd.ACQ_IS_REVERSE - 1)),
+        "only_noise": _set_head("flags", 1 << (ismrmrd.ACQ_IS_NOISE_MEASUREMENT - 1)),
+    }
+    if kind in tables:
+        _edit_table(echo_path, tables[kind])
+    elif kind in _HEADER_EDITS:
+        _edit_header(echo_path, _HEADER_EDITS[kind])
+    with pytest.raises(InputDataError) as info:
+        read_cartesian_echoes(echo_path, subject="01")
+    message = str(info.value)
+    assert message.startswith(f"sub-01: {echo_path}: "), message
+    assert "sub-01_acq-epi2avg_kspace.h5" in message
+    assert expected in message, message
+    if echo_path.exists() and kind != "not_hdf5":  # closed again, also on error
+        with h5py.File(echo_path, "r+"):
+            pass
+
+
+def test_cartesian_partial_fourier_lines_are_zero_filled_with_a_warning(echo_path, caplog):
+    kspace = _write_echoes(echo_path)
+    ky = ENCODED[1] - 1
+    _edit_table(echo_path, lambda r: r[r["head"]["idx"]["kspace_encode_step_1"] != ky])
+    echoes = read_cartesian_echoes(echo_path)
+    assert "were not acquired; they are zero-filled" in caplog.text
+    y = GRID[1] // 2 - ENCODED[1] // 2 + ky
+    assert not echoes.kspace[:, :, :, y].any()
+    inside = _central(ENCODED)
+    inside[:, y] = False
+    np.testing.assert_array_equal(echoes.kspace[..., inside], kspace[..., inside])
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"kspace": np.zeros((CC, EE, 4, 4), np.complex64)}, "kspace must be"),
+        ({"echo_times": TES[:2]}, "echo_times must have shape"),
+        ({"echo_times": TES * 1e3}, "milliseconds"),
+        ({"echo_times": TES[::-1]}, "increase strictly"),
+        ({"fov_mm": (192.0, 144.0)}, "three numbers"),
+        ({"encoded": (10, 14, 8)}, "must not exceed"),
+        ({"encoded": (10, 8.0, 8)}, "three positive integers"),
+        ({"affine": np.eye(4)}, "voxel sizes"),
+        ({"field_strength": 0.0}, "field_strength"),
+        ({"nan": True}, "kspace holds 1 NaN"),
+    ],
+)
+def test_cartesian_writer_rejects_bad_arguments_and_leaves_no_file(echo_path, change, match):
+    args = {"kspace": _echoes(), "echo_times": TES, "fov_mm": FOV3, "encoded": ENCODED}
+    if change.pop("nan", False):
+        args["kspace"][0, 0, 0, 0, 0] = np.nan
+    args.update(change)
+    with pytest.raises(ValueError, match=match):
+        write_cartesian_echoes(echo_path, **args)
+    assert not echo_path.exists()
+    assert not echo_path.parent.exists() or not any(echo_path.parent.iterdir())

@@ -283,5 +283,77 @@ BREATHING = StudyCase(
 )
 
 
+# ------------------------------------------------------------------ qsm
+def _qsm_kspace(root: Path, subject: str, acq: str) -> Path:
+    return root / f"sub-{subject}/kspace/sub-{subject}_acq-{acq}_kspace.h5"
+
+
+def _qsm_change(root: Path, subject: str) -> None:
+    from qmrflow.io import read_cartesian_echoes, write_cartesian_echoes
+
+    path = _qsm_kspace(root, subject, "gre")
+    raw = read_cartesian_echoes(path)
+    write_cartesian_echoes(
+        path,
+        raw.kspace * np.complex64(1.01),
+        raw.echo_times,
+        fov_mm=raw.fov_mm,
+        encoded=raw.encoded,
+        affine=raw.affine,
+        field_strength=raw.field_strength,
+        protocol=raw.protocol,
+    )
+
+
+def _qsm_break(root: Path, subject: str) -> Breakage:
+    broken = _qsm_kspace(root, subject, "epi1avg")
+    broken.write_bytes(b"\x00garbage" * 50)
+    return Breakage(
+        broken=broken,
+        rule="reconstruct_qsm_subject",
+        log="sub-{subject}.log",
+        expected=(broken.name,),
+        absent=(
+            "results/qsm/sub-{subject}/anat/sub-{subject}_acq-gre_rec-cr_part-mag_MEGRE.nii.gz",
+            "results/qsm/sub-{subject}/anat/sub-{subject}_acq-epi1avg_rec-cr_part-phase_MEGRE.nii.gz",
+        ),
+    )
+
+
+QSM = StudyCase(
+    name="qsm",
+    config={
+        "demo": {
+            "n_subjects": 5,
+            "splits": [2, 1, 2],
+            "matrix": [40, 46, 12],
+            "voxel_mm": 4.0,
+            "n_coils": 2,
+            "lesions": [3, 4],
+        },
+        "qsm": {"tv_iterations": 20},
+        "model": {"reconstruction": {"features": [8, 16], "epochs": 1}},
+    },
+    subject_rules=frozenset(
+        {
+            "reconstruct_qsm_subject",
+            "reconstruct_qsm_dlr",
+            "compute_qsm_cr",
+            "compute_qsm_dlr",
+            "measure_qsm_subject",
+            "rate_qsm_lesions",
+        }
+    ),
+    group_rules=frozenset({"evaluate_qsm", "plot_qsm_figures"}),
+    train_rules=frozenset({"train_qsm_reconstruction"}),
+    subject_outputs=("results/qsm/sub-{subject}/sub-{subject}_lesions.tsv",),
+    demo_rule="simulate_qsm_subject",
+    change=_qsm_change,
+    breakage=_qsm_break,
+    bad_config=({"qsm": {"tv_iterations": 0}}, "qsm.qsm.tv_iterations"),
+    first_log="reconstruct_qsm_subject/sub-{subject}.log",
+)
+
+
 #: Every study of the workflow.
-STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI, PERFUSION, BREATHING)
+STUDIES: tuple[StudyCase, ...] = (DYSTROPHY, SYNTHMRI, PERFUSION, BREATHING, QSM)

@@ -13,7 +13,7 @@ from .conftest import REPO, SLURM_PROFILE, run_snakemake, slurm_profile
 pytestmark = pytest.mark.workflow
 
 #: Every study on its default demo cohort: every rule of the workflow is planned.
-FULL = {"studies": ["dystrophy", "synthmri", "perfusion", "breathing"]}
+FULL = {"studies": ["dystrophy", "synthmri", "perfusion", "breathing", "qsm"]}
 
 
 def jobs(workdir, *args) -> list[dict]:
@@ -80,6 +80,9 @@ def test_every_submitted_rule_has_a_class_and_cheap_rules_run_locally(slurm_jobs
         "evaluate_breathing",
         "plot_breathing_figures",
         "index_breathing_qc",
+        "simulate_qsm_participants",
+        "evaluate_qsm",
+        "plot_qsm_figures",
         "describe_derivatives",
     }
     planned = {job["rule"] for job in slurm_jobs}
@@ -99,6 +102,8 @@ def test_dl_rules_ask_for_a_gpu_and_cpu_rules_for_none(slurm_jobs, gpu_rules):
         "segment_perfusion_subject",
         "train_breathing_segmentation",
         "segment_breathing_subject",
+        "train_qsm_reconstruction",
+        "reconstruct_qsm_dlr",
     }
     for job in slurm_jobs:
         if job["rule"] in declared_localrules():

@@ -1,0 +1,77 @@
+"""Brain mask of a noisy ellipsoid with dark inner structures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from qmrflow.errors import InputDataError
+from qmrflow.studies.qsm.masking import ball, brain_mask, largest_component
+
+SHAPE = (56, 56, 36)
+VOXEL = (2.0, 2.0, 2.5)
+
+
+def noisy_ellipsoid(seed: int = 1):
+    x, y, z = np.meshgrid(
+        *[(np.arange(n) - n / 2 + 0.5) * v for n, v in zip(SHAPE, VOXEL, strict=True)],
+        indexing="ij",
+    )
+    brain = (x / 46) ** 2 + (y / 38) ** 2 + (z / 34) ** 2 < 1
+    magnitude = brain.astype(float)
+    magnitude[(x / 8) ** 2 + (y / 12) ** 2 + (z / 8) ** 2 < 1] = 0.03  # a dark hole
+    magnitude[(np.abs(x - 20) < 3) & (np.abs(y) < 4) & brain] = 0.05  # a dark vein, all slices
+    magnitude[(x / 6) ** 2 + ((y - 60) / 6) ** 2 + (z / 6) ** 2 < 1] = 1.0  # a detached speck
+    rng = np.random.default_rng(seed)
+    noisy = np.abs(
+        magnitude + 0.05 * (rng.standard_normal(SHAPE) + 1j * rng.standard_normal(SHAPE))
+    )
+    return noisy, brain
+
+
+def dice(a, b):
+    return 2 * np.sum(a & b) / (a.sum() + b.sum())
+
+
+def test_ball():
+    assert ball(2.0, (2.0, 2.0, 2.0)).sum() == 7
+    assert ball(1.0, (2.0, 2.0, 2.0)).sum() == 1
+    assert ball(2.0, (1.0, 1.0, 1.0)).sum() == 33
+    assert ball(2.0, (1.0, 1.0, 2.0)).shape == (5, 5, 3)
+
+
+def test_largest_component():
+    mask = np.zeros((10, 10, 10), bool)
+    mask[1:3, 1:3, 1:3] = True
+    mask[5:9, 5:9, 5:9] = True
+    assert largest_component(mask).sum() == 64
+
+
+def test_mask_of_a_noisy_ellipsoid():
+    magnitude, brain = noisy_ellipsoid()
+    mask = brain_mask(magnitude, VOXEL)
+    truth = ndimage.binary_erosion(brain, structure=ball(2.0, VOXEL))
+    assert mask.dtype == bool and mask.shape == SHAPE
+    assert dice(mask, truth) > 0.98
+    assert not np.any(mask & ~brain)  # the speck and the background are out
+    centre = tuple(n // 2 for n in SHAPE)
+    assert mask[centre]  # the dark hole is filled
+    assert mask[(SHAPE[0] // 2 + 10, SHAPE[1] // 2, SHAPE[2] // 2)]  # the dark vein too
+
+
+def test_erosion_is_optional():
+    magnitude, brain = noisy_ellipsoid()
+    full = brain_mask(magnitude, VOXEL, erode_mm=0.0)
+    eroded = brain_mask(magnitude, VOXEL, erode_mm=4.0)
+    assert dice(full, brain) > 0.98
+    assert eroded.sum() < full.sum() and not np.any(eroded & ~full)
+
+
+def test_errors():
+    with pytest.raises(InputDataError):
+        brain_mask(np.zeros(SHAPE), VOXEL)
+    with pytest.raises(ValueError):
+        brain_mask(np.ones((4, 4)), VOXEL)
+    with pytest.raises(ValueError):
+        brain_mask(np.ones(SHAPE), VOXEL, threshold=1.5)
