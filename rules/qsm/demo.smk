@@ -44,7 +44,8 @@ if QSM_LAYOUT.demo:
         params:
             row=qsm_demo_row,
             demo=QSM["demo"],
-            root=QSM_LAYOUT.root,
+            # the dataset root: <root>/sub-<id>/anat/sub-<id>_FLAIR.nii.gz
+            root=lambda w, output: str(Path(output.flair).parents[2]),
         script:
             "scripts/simulate_qsm_subject.py"
 

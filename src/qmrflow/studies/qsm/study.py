@@ -66,7 +66,7 @@ STUDY = StudySpec(
     bids_ignore={
         "raw": ("kspace",),
         "truth": ("*_lesions.tsv",),
-        "derivatives": ("figures", "*_MEGRE.*", "*_Chimap.*", "*.tsv"),
+        "derivatives": ("*_MEGRE.*", "*_Chimap.*", "*.tsv"),
     },
     demo_derivatives=("truth", "labels"),
 )
