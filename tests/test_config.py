@@ -29,8 +29,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_fill_an_empty_config():
     config = validate_config({}, CONFIG_SCHEMA)
-    assert config["studies"] == ["dystrophy", "synthmri", "perfusion", "breathing"]
+    assert config["studies"] == ["dystrophy", "synthmri", "perfusion", "breathing", "qsm"]
     assert config["breathing"]["reconstruction"]["sense"]["iterations"] == 6
+    assert config["qsm"]["lesions"]["acquisition"] == "epi1avg"
     assert config["perfusion"]["demo"]["n_subjects"] == 12
     assert config["dystrophy"]["dataset"] == "demo"
     assert config["synthmri"]["dataset"] == "demo"
