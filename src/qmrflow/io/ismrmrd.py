@@ -100,7 +100,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +124,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_Where = Callable[[np.ndarray, int], str]
+"""Names acquisition ``i`` of a header table in a message (:func:`_where`, :func:`_line`)."""
 
 TIME_STAMP_TICK = 2.5e-3
 """Seconds per ``acquisition_time_stamp`` tick (the Siemens convention of siemens_to_ismrmrd)."""
@@ -273,21 +276,113 @@ def _check_pair(value: Sequence[Any], name: str, *, integer: bool) -> tuple[Any,
     return first, second
 
 
+def _numeric_array(value: Any, name: str, axes: Sequence[str]) -> np.ndarray:
+    """``value`` as an array with one non-empty dimension per name in ``axes``, numeric;
+    ``ValueError`` naming the array ``name`` and its ``axes`` otherwise."""
+    array = np.asarray(value)
+    if array.ndim != len(axes) or min(array.shape) == 0:
+        raise ValueError(f"{name} must be non-empty ({', '.join(axes)}), got {array.shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{name} must be numeric (complex), got dtype {array.dtype}")
+    return array
+
+
+def _check_at_most(shape: tuple[int, ...], sizes: Sequence[int], limit: int, what: str) -> None:
+    """Raise ``ValueError('at most {limit} {what}, got {shape}')`` if a size exceeds ``limit``
+    (the room in an acquisition header's 16-bit field)."""
+    if max(sizes) > limit:
+        raise ValueError(f"at most {limit} {what}, got {shape}")
+
+
+def _check_finite(array: np.ndarray, what: str, note: str = "") -> None:
+    """Raise ``ValueError('{what} {count} NaN or infinite values{note}')`` if there are any
+    (``what``: e.g. ``'kspace holds'``)."""
+    bad = int(np.count_nonzero(~np.isfinite(array)))
+    if bad:
+        raise ValueError(f"{what} {bad} NaN or infinite values{note}")
+
+
+def _finite_complex64(kspace: np.ndarray) -> np.ndarray:
+    """``kspace`` cast to complex64, checked to hold no NaN or infinite value."""
+    k = kspace.astype(np.complex64, copy=False)
+    _check_finite(k, "kspace holds", " (after casting to complex64)")
+    return k
+
+
+def _real_vector(value: Any, name: str, length: int) -> np.ndarray:
+    """``value`` as a float64 array of shape ``(length,)``, from real numbers; ``ValueError``
+    naming ``name`` otherwise."""
+    values = np.asarray(value)
+    if values.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), got {values.shape}")
+    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
+        values.dtype, np.complexfloating
+    ):
+        raise ValueError(f"{name} must be real numbers, got dtype {values.dtype}")
+    return values.astype(np.float64)
+
+
+def _checked_echo_times(echo_times: Any, n_echoes: int) -> np.ndarray:
+    """``n_echoes`` echo times in seconds as float64: positive, at most 1 s (so not
+    milliseconds) and strictly increasing; ``ValueError`` otherwise. Also used by
+    :mod:`qmrflow.io.megre`."""
+    times = _real_vector(echo_times, "echo_times", n_echoes)
+    if not (np.isfinite(times).all() and (times > 0).all()):
+        raise ValueError(f"echo_times must be positive seconds, got {times.tolist()}")
+    if times.max() > 1.0:
+        raise ValueError(
+            f"echo_times must be in seconds, got up to {times.max():g} (milliseconds?)"
+        )
+    if (np.diff(times) <= 0).any():
+        raise ValueError(f"echo_times must increase strictly, got {times.tolist()}")
+    return times
+
+
+def _positive_float(value: Any, message: str) -> float:
+    """``value`` as a float if it is a finite positive number (not a bool), else
+    ``ValueError(message)`` (a string that is no number: float's own ValueError)."""
+    if isinstance(value, bool) or not (math.isfinite(float(value)) and float(value) > 0):
+        raise ValueError(message)
+    return float(value)
+
+
+def _checked_field_strength(field_strength: Any) -> float | None:
+    """The main field in tesla as a float (None stays None); ``ValueError`` unless positive.
+    Also used by :mod:`qmrflow.io.megre`."""
+    if field_strength is None:
+        return None
+    return _positive_float(
+        field_strength, f"field_strength must be positive tesla, got {field_strength!r}"
+    )
+
+
+def _checked_protocol(protocol: Any) -> str | None:
+    """The protocol name (None stays None); ``ValueError`` unless a string."""
+    if protocol is not None and not isinstance(protocol, str):
+        raise ValueError(f"protocol must be a string, got {protocol!r}")
+    return protocol
+
+
+def _checked_affine(
+    affine: np.ndarray | None, matrix: Sequence[int], fov_mm: Sequence[float]
+) -> np.ndarray:
+    """The writer's ``affine`` as a float64 4x4 array (None: :func:`_default_affine` of
+    ``matrix`` and ``fov_mm``); ``ValueError`` unless 4x4."""
+    if affine is None:
+        affine = _default_affine(matrix, fov_mm)
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4):
+        raise ValueError(f"affine must be 4x4, got {affine.shape}")
+    return affine
+
+
 def _checked_arrays(
     kspace: np.ndarray, trajectory: np.ndarray, frame_times: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    k = np.asarray(kspace)
-    if k.ndim != 4 or min(k.shape) == 0:
-        raise ValueError(
-            f"kspace must be non-empty (frames, coils, spokes, samples), got {k.shape}"
-        )
-    if not np.issubdtype(k.dtype, np.number):
-        raise ValueError(f"kspace must be numeric (complex), got dtype {k.dtype}")
+    k = _numeric_array(kspace, "kspace", ("frames", "coils", "spokes", "samples"))
     n_frames, n_coils, n_spokes, n_samples = k.shape
-    if n_frames - 1 > _UINT16_MAX or n_spokes - 1 > _UINT16_MAX:
-        raise ValueError(f"at most {_UINT16_MAX + 1} frames and spokes per frame, got {k.shape}")
-    if n_coils > _UINT16_MAX or n_samples > _UINT16_MAX:
-        raise ValueError(f"at most {_UINT16_MAX} coils and samples per spoke, got {k.shape}")
+    _check_at_most(k.shape, (n_frames, n_spokes), _UINT16_MAX + 1, "frames and spokes per frame")
+    _check_at_most(k.shape, (n_coils, n_samples), _UINT16_MAX, "coils and samples per spoke")
     traj = np.asarray(trajectory)
     if traj.shape != (n_frames, n_spokes, n_samples, 2):
         raise ValueError(
@@ -296,24 +391,14 @@ def _checked_arrays(
         )
     if not np.issubdtype(traj.dtype, np.floating):
         raise ValueError(f"trajectory must be real floating point, got dtype {traj.dtype}")
-    times = np.asarray(frame_times)
-    if times.shape != (n_frames,):
-        raise ValueError(f"frame_times must have shape ({n_frames},), got {times.shape}")
-    if not np.issubdtype(times.dtype, np.number) or np.issubdtype(times.dtype, np.complexfloating):
-        raise ValueError(f"frame_times must be real numbers, got dtype {times.dtype}")
-    k = k.astype(np.complex64, copy=False)
-    bad = int(np.count_nonzero(~np.isfinite(k)))
-    if bad:
-        raise ValueError(f"kspace holds {bad} NaN or infinite values (after casting to complex64)")
-    bad = int(np.count_nonzero(~np.isfinite(traj)))
-    if bad:
-        raise ValueError(f"trajectory holds {bad} NaN or infinite values")
+    times = _real_vector(frame_times, "frame_times", n_frames)
+    k = _finite_complex64(k)
+    _check_finite(traj, "trajectory holds")
     reach = float(np.abs(traj).max())
     if reach > np.pi * (1 + 1e-5):
         raise ValueError(
             f"trajectory must be in radians per pixel within [-pi, pi], reaches {reach:.4g}"
         )
-    times = times.astype(np.float64)
     if not np.isfinite(times).all():
         raise ValueError("frame_times hold NaN or infinite values")
     steps = np.diff(times)
@@ -351,6 +436,44 @@ def _spoke_stamps(times: np.ndarray, n_spokes: int, tick: float) -> np.ndarray:
     return stamps.astype(np.uint32)
 
 
+def _limit(xsd: ModuleType, n: int, center: int) -> Any:
+    """The encoding limit ``0 .. n - 1`` with ``center``."""
+    return xsd.limitType(minimum=0, maximum=n - 1, center=center)
+
+
+def _encoding_space(xsd: ModuleType, size: Sequence[int], fov_mm: Sequence[float]) -> Any:
+    """An ``encodingSpaceType`` of matrix ``size`` (x, y, z) and field of view (x, y, z) mm."""
+    return xsd.encodingSpaceType(
+        matrixSize=xsd.matrixSizeType(x=size[0], y=size[1], z=size[2]),
+        fieldOfView_mm=xsd.fieldOfViewMm(x=fov_mm[0], y=fov_mm[1], z=fov_mm[2]),
+    )
+
+
+def _scanner_header(
+    xsd: ModuleType, field_strength: float | None, protocol: str | None, n_coils: int
+) -> dict[str, Any]:
+    """The ``ismrmrdHeader`` arguments both writers share: ``experimentalConditions`` (proton
+    frequency from the field, 0 when unknown), ``acquisitionSystemInformation`` and
+    ``measurementInformation`` (None without a protocol; patient position ``HFS``)."""
+    return {
+        "experimentalConditions": xsd.experimentalConditionsType(
+            H1resonanceFrequency_Hz=(
+                0 if field_strength is None else round(field_strength * _GYROMAGNETIC_HZ_PER_T)
+            )
+        ),
+        "acquisitionSystemInformation": xsd.acquisitionSystemInformationType(
+            systemFieldStrength_T=field_strength, receiverChannels=n_coils
+        ),
+        "measurementInformation": (
+            None
+            if protocol is None
+            else xsd.measurementInformationType(
+                patientPosition=xsd.patientPositionType.HFS, protocolName=protocol
+            )
+        ),
+    }
+
+
 def _header_xml(
     matrix: tuple[int, int],
     fov_mm: tuple[float, float],
@@ -362,22 +485,14 @@ def _header_xml(
 ) -> str:
     xsd = _ismrmrd().xsd
     n_frames, n_coils, n_spokes, n_samples = shape
-
-    def space() -> Any:
-        return xsd.encodingSpaceType(
-            matrixSize=xsd.matrixSizeType(x=matrix[0], y=matrix[1], z=1),
-            fieldOfView_mm=xsd.fieldOfViewMm(x=fov_mm[0], y=fov_mm[1], z=thickness),
-        )
-
+    size, fov = (matrix[0], matrix[1], 1), (fov_mm[0], fov_mm[1], thickness)
     encoding = xsd.encodingType(
-        encodedSpace=space(),
-        reconSpace=space(),
+        encodedSpace=_encoding_space(xsd, size, fov),
+        reconSpace=_encoding_space(xsd, size, fov),
         encodingLimits=xsd.encodingLimitsType(
-            kspace_encoding_step_0=xsd.limitType(
-                minimum=0, maximum=n_samples - 1, center=n_samples // 2
-            ),
-            kspace_encoding_step_1=xsd.limitType(minimum=0, maximum=n_spokes - 1, center=0),
-            repetition=xsd.limitType(minimum=0, maximum=n_frames - 1, center=0),
+            kspace_encoding_step_0=_limit(xsd, n_samples, n_samples // 2),
+            kspace_encoding_step_1=_limit(xsd, n_spokes, 0),
+            repetition=_limit(xsd, n_frames, 0),
         ),
         trajectory=xsd.trajectoryType.RADIAL,
         trajectoryDescription=xsd.trajectoryDescriptionType(
@@ -391,22 +506,8 @@ def _header_xml(
     )
     header = xsd.ismrmrdHeader(
         version=1,
-        experimentalConditions=xsd.experimentalConditionsType(
-            H1resonanceFrequency_Hz=(
-                0 if field_strength is None else round(field_strength * _GYROMAGNETIC_HZ_PER_T)
-            )
-        ),
         encoding=[encoding],
-        acquisitionSystemInformation=xsd.acquisitionSystemInformationType(
-            systemFieldStrength_T=field_strength, receiverChannels=n_coils
-        ),
-        measurementInformation=(
-            None
-            if protocol is None
-            else xsd.measurementInformationType(
-                patientPosition=xsd.patientPositionType.HFS, protocolName=protocol
-            )
-        ),
+        **_scanner_header(xsd, field_strength, protocol, n_coils),
         userParameters=xsd.userParametersType(
             userParameterDouble=[xsd.userParameterDoubleType(name=TICK_PARAMETER, value=tick)]
         ),
@@ -547,27 +648,15 @@ def write_radial_series(
     k, traj, times = _checked_arrays(kspace, trajectory, frame_times)
     matrix = _check_pair(matrix, "matrix", integer=True)
     fov_mm = _check_pair(fov_mm, "fov_mm", integer=False)
-    if isinstance(tick, bool) or not (math.isfinite(float(tick)) and float(tick) > 0):
-        raise ValueError(f"tick must be a positive number of seconds, got {tick!r}")
-    tick = float(tick)
-    if field_strength is not None:
-        if isinstance(field_strength, bool) or not (
-            math.isfinite(float(field_strength)) and float(field_strength) > 0
-        ):
-            raise ValueError(f"field_strength must be positive tesla, got {field_strength!r}")
-        field_strength = float(field_strength)
-    if protocol is not None and not isinstance(protocol, str):
-        raise ValueError(f"protocol must be a string, got {protocol!r}")
+    tick = _positive_float(tick, f"tick must be a positive number of seconds, got {tick!r}")
+    field_strength = _checked_field_strength(field_strength)
+    protocol = _checked_protocol(protocol)
     n_frames, n_coils, n_spokes, n_samples = k.shape
     stamps = _spoke_stamps(times, n_spokes, tick)
     # radians per pixel -> cycles per field of view (+-N/2 at the edge), computed in float64
     scale = np.array(matrix, dtype=np.float64) / (2.0 * np.pi)
     traj_cycles = (traj.astype(np.float64) * scale).astype(np.float32)
-    if affine is None:
-        affine = _default_affine(matrix, fov_mm)
-    affine = np.asarray(affine, dtype=np.float64)
-    if affine.shape != (4, 4):
-        raise ValueError(f"affine must be 4x4, got {affine.shape}")
+    affine = _checked_affine(affine, matrix, fov_mm)
     position, read_dir, phase_dir, slice_dir, thickness = _geometry(affine, matrix)
     xml = _header_xml(matrix, fov_mm, k.shape, field_strength, protocol, tick, thickness)
 
@@ -598,10 +687,7 @@ def write_radial_series(
             acquisitions.append(acq)
     acquisitions[-1].set_flag(ismrmrd.ACQ_LAST_IN_MEASUREMENT)
 
-    with atomic_output(path, suffix=".h5") as tmp:
-        with ismrmrd.Dataset(str(tmp), "dataset", mode="w") as dataset:
-            dataset.write_xml_header(xml)
-            _write_acquisitions(dataset, acquisitions)
+    _write_file(path, xml, acquisitions[0], _acquisition_records(acquisitions[1:]))
     logger.debug(
         "%s: wrote %d frames x %d coils x %d spokes x %d samples",
         path,
@@ -612,30 +698,40 @@ def write_radial_series(
     )
 
 
-def _write_acquisitions(dataset: Any, acquisitions: list[Any]) -> None:
-    """Append ``acquisitions`` in one HDF5 write.
-
-    ``Dataset.append_acquisition`` grows the HDF5 dataset by one record per call (about 1.3 ms
-    each: 3.5 s for 2640 spokes). The library creates the dataset with the first acquisition,
-    then the rest are written at once in the library's record type (``acquisition_dtype``),
-    filled exactly as its ``write_acquisition`` fills one record.
-    """
+def _acquisition_records(acquisitions: list[Any]) -> np.ndarray:
+    """``acquisitions`` as rows of the library's record type (``acquisition_dtype``), filled
+    exactly as its ``write_acquisition`` fills one record, for :func:`_write_file`."""
     from ismrmrd.hdf5 import acquisition_dtype, acquisition_header_dtype
 
-    dataset.append_acquisition(acquisitions[0])
-    rest = acquisitions[1:]
-    if not rest:
-        return
-    records = np.empty(len(rest), dtype=acquisition_dtype)
+    records = np.empty(len(acquisitions), dtype=acquisition_dtype)
+    if not acquisitions:
+        return records
     records["head"] = np.frombuffer(
-        b"".join(bytes(acq.getHead()) for acq in rest), dtype=acquisition_header_dtype
+        b"".join(bytes(acq.getHead()) for acq in acquisitions), dtype=acquisition_header_dtype
     )
-    for i, acq in enumerate(rest):
+    for i, acq in enumerate(acquisitions):
         records[i]["data"] = acq.data.view(np.float32).reshape(-1)
         records[i]["traj"] = acq.traj.view(np.float32).reshape(-1)
-    table = dataset._dataset["data"]
-    table.resize(len(acquisitions), axis=0)
-    table[1:] = records
+    return records
+
+
+def _write_file(path: str | os.PathLike[str], xml: str, first: Any, rest: np.ndarray) -> None:
+    """Write an ISMRMRD file atomically: the XML header, then the acquisition ``first`` (an
+    ``ismrmrd.Acquisition``) and the records ``rest`` (library record type).
+
+    ``Dataset.append_acquisition`` grows the HDF5 dataset by one record per call (about 1.3 ms
+    each: 3.5 s for 2640 spokes). It is called once, so that the library creates the dataset
+    as it lays it out, then the rest is written in one HDF5 write.
+    """
+    ismrmrd = _ismrmrd()
+    with atomic_output(path, suffix=".h5") as tmp:
+        with ismrmrd.Dataset(str(tmp), "dataset", mode="w") as dataset:
+            dataset.write_xml_header(xml)
+            dataset.append_acquisition(first)
+            if rest.shape[0]:
+                table = dataset._dataset["data"]
+                table.resize(1 + rest.shape[0], axis=0)
+                table[1:] = rest
 
 
 # --------------------------------------------------------------------------------------------
@@ -695,15 +791,40 @@ def _parse_header(xml: bytes | str, fail: _Fail) -> Any:
     return header
 
 
-def _header_values(header: Any, fail: _Fail) -> dict[str, Any]:
-    """Matrix, field of view, tick, field strength and protocol from the parsed header."""
+def _first_encoding(header: Any, fail: _Fail) -> Any:
+    """The header's first ``encoding`` (others are ignored with a warning); raises if none."""
     if not header.encoding:
         raise fail("the ISMRMRD XML header has no encoding")
-    encoding = header.encoding[0]
     if len(header.encoding) > 1:
         logger.warning(
             "%s: header has %d encodings, the first is used", fail.path, len(header.encoding)
         )
+    return header.encoding[0]
+
+
+def _check_fov(values: Sequence[float | None], shown: object, fail: _Fail) -> None:
+    """Raise unless every ``reconSpace`` ``fieldOfView_mm`` value is finite and positive;
+    the message shows them as ``shown``."""
+    if not all(v is not None and math.isfinite(v) and v > 0 for v in values):
+        raise fail(f"the field of view (reconSpace fieldOfView_mm) is invalid: {shown}")
+
+
+def _scanner_values(header: Any) -> dict[str, Any]:
+    """``field_strength`` (tesla), ``protocol`` and ``receivers`` (``receiverChannels``) from
+    the header, each None when not recorded."""
+    system = header.acquisitionSystemInformation
+    field = None if system is None else system.systemFieldStrength_T
+    measurement = header.measurementInformation
+    return {
+        "receivers": None if system is None else system.receiverChannels,
+        "field_strength": None if field is None else float(field),
+        "protocol": None if measurement is None else measurement.protocolName,
+    }
+
+
+def _header_values(header: Any, fail: _Fail) -> dict[str, Any]:
+    """Matrix, field of view, tick, field strength and protocol from the parsed header."""
+    encoding = _first_encoding(header, fail)
     recon = encoding.reconSpace
     if recon is None or recon.matrixSize is None or recon.fieldOfView_mm is None:
         raise fail("the header's reconSpace has no matrixSize or fieldOfView_mm")
@@ -714,8 +835,7 @@ def _header_values(header: Any, fail: _Fail) -> dict[str, Any]:
             f"got x={size.x}, y={size.y}, z={size.z}"
         )
     fov = recon.fieldOfView_mm
-    if not all(v is not None and math.isfinite(v) and v > 0 for v in (fov.x, fov.y)):
-        raise fail(f"the field of view (reconSpace fieldOfView_mm) is invalid: {fov.x} x {fov.y}")
+    _check_fov((fov.x, fov.y), f"{fov.x} x {fov.y}", fail)
     trajectory = getattr(encoding.trajectory, "value", encoding.trajectory)
     if trajectory not in ("radial", "goldenangle", "other"):
         logger.warning(
@@ -730,16 +850,12 @@ def _header_values(header: Any, fail: _Fail) -> dict[str, Any]:
                 tick = parameter.value
         if not (tick is not None and math.isfinite(tick) and tick > 0):
             raise fail(f"header user parameter {TICK_PARAMETER} is not a positive time: {tick}")
-    system = header.acquisitionSystemInformation
-    field = None if system is None else system.systemFieldStrength_T
-    measurement = header.measurementInformation
     return {
         "matrix": (int(size.x), int(size.y)),
         "fov_mm": (float(fov.x), float(fov.y)),
         "thickness": float(fov.z) if fov.z is not None and math.isfinite(fov.z) else 0.0,
         "tick": float(tick),
-        "field_strength": None if field is None else float(field),
-        "protocol": None if measurement is None else measurement.protocolName,
+        **_scanner_values(header),
     }
 
 
@@ -802,6 +918,17 @@ def _read_records(path: Path, fail: _Fail) -> tuple[bytes | str, np.ndarray]:
     return xml, records
 
 
+def _read_file(
+    path: str | os.PathLike[str], subject: str | None
+) -> tuple[Path, _Fail, Any, np.ndarray]:
+    """Read an ISMRMRD file for a reader: its path, the :class:`_Fail` naming ``subject`` and
+    it, the parsed XML header and the acquisition table (:func:`_read_records`)."""
+    path = Path(path)
+    fail = _Fail(subject, path)
+    xml, records = _read_records(path, fail)
+    return path, fail, _parse_header(xml, fail), records
+
+
 def read_radial_series(path: str | os.PathLike[str], *, subject: str | None = None) -> RadialSeries:
     """Read a radial real-time series from ISMRMRD HDF5 and check it is consistent.
 
@@ -830,10 +957,8 @@ def read_radial_series(path: str | os.PathLike[str], *, subject: str | None = No
         matrix is missing or not 2-D; there is no frame timing (all time stamps equal, or frame
         times not strictly increasing); data or trajectory hold NaN or infinite values.
     """
-    path = Path(path)
-    fail = _Fail(subject, path)
-    xml, records = _read_records(path, fail)
-    values = _header_values(_parse_header(xml, fail), fail)
+    path, fail, header, records = _read_file(path, subject)
+    values = _header_values(header, fail)
     kspace, trajectory, frame_times, first = _assemble(records, values, fail)
     affine = _affine_from(
         records["head"][first], values["matrix"], values["fov_mm"], values["thickness"], path
@@ -855,6 +980,44 @@ def read_radial_series(path: str | os.PathLike[str], *, subject: str | None = No
         protocol=values["protocol"],
         affine=affine,
     )
+
+
+def _line_counts(
+    head: np.ndarray, keep: np.ndarray, samples: str, where: _Where, fail: _Fail
+) -> tuple[int, int]:
+    """``(n_samples, n_coils)`` of the kept acquisitions; raises if they differ or are 0.
+    ``samples`` names the samples (``'samples per spoke'``, ``'readout samples'``)."""
+    for field, what in (("number_of_samples", samples), ("active_channels", "coils")):
+        counts = head[field][keep]
+        if (counts != counts[0]).any():
+            odd = keep[counts != np.bincount(counts).argmax()]
+            raise fail(
+                f"acquisitions differ in {what}: {_counts(counts)}; "
+                f"e.g. {where(head, int(odd[0]))} has {int(head[field][odd[0]])}"
+            )
+        if counts[0] == 0:
+            raise fail(f"the acquisitions have no {what} (0)")
+    return int(head["number_of_samples"][keep[0]]), int(head["active_channels"][keep[0]])
+
+
+def _check_data_lengths(
+    datas: np.ndarray,
+    head: np.ndarray,
+    keep: np.ndarray,
+    counts: tuple[int, int],
+    where: _Where,
+    fail: _Fail,
+) -> None:
+    """Raise unless every kept acquisition stores ``coils x samples`` complex values
+    (``counts``: ``(n_samples, n_coils)``); ``where`` names the first that does not."""
+    n_samples, n_coils = counts
+    data_len = np.fromiter((datas[i].size for i in keep), dtype=np.int64, count=keep.size)
+    if (data_len != 2 * n_coils * n_samples).any():
+        j = int(np.flatnonzero(data_len != 2 * n_coils * n_samples)[0])
+        raise fail(
+            f"{where(head, int(keep[j]))} stores {data_len[j] // 2} complex values, expected "
+            f"{n_coils} coils x {n_samples} samples"
+        )
 
 
 def _imaging(head: np.ndarray, fail: _Fail) -> np.ndarray:
@@ -895,18 +1058,7 @@ def _assemble(
             f"{int(head['trajectory_dimensions'][bad[0]])}); radial data needs the k-space "
             "position of every sample"
         )
-    for field, what in (("number_of_samples", "samples per spoke"), ("active_channels", "coils")):
-        counts = head[field][keep]
-        if (counts != counts[0]).any():
-            odd = keep[counts != np.bincount(counts).argmax()]
-            raise fail(
-                f"acquisitions differ in {what}: {_counts(counts)}; "
-                f"e.g. {_where(head, int(odd[0]))} has {int(head[field][odd[0]])}"
-            )
-        if counts[0] == 0:
-            raise fail(f"the acquisitions have no {what} (0)")
-    n_samples = int(head["number_of_samples"][keep[0]])
-    n_coils = int(head["active_channels"][keep[0]])
+    n_samples, n_coils = _line_counts(head, keep, "samples per spoke", _where, fail)
 
     # Stored lengths must match the header of each acquisition.
     traj_len = np.fromiter((trajs[i].size for i in keep), dtype=np.int64, count=keep.size)
@@ -919,13 +1071,7 @@ def _assemble(
             f"{_where(head, int(keep[j]))} stores {traj_len[j]} trajectory values, expected "
             f"{n_samples} samples x {int(dims[j])} dimensions"
         )
-    data_len = np.fromiter((datas[i].size for i in keep), dtype=np.int64, count=keep.size)
-    if (data_len != 2 * n_coils * n_samples).any():
-        j = int(np.flatnonzero(data_len != 2 * n_coils * n_samples)[0])
-        raise fail(
-            f"{_where(head, int(keep[j]))} stores {data_len[j] // 2} complex values, expected "
-            f"{n_coils} coils x {n_samples} samples"
-        )
+    _check_data_lengths(datas, head, keep, (n_samples, n_coils), _where, fail)
 
     # Frames (idx.repetition), spokes within a frame (idx.kspace_encode_step_1).
     repetition = head["idx"]["repetition"][keep].astype(np.int64)
@@ -1086,35 +1232,11 @@ class CartesianEchoes:
 
 
 def _checked_echoes(kspace: np.ndarray, echo_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k = np.asarray(kspace)
-    if k.ndim != 5 or min(k.shape) == 0:
-        raise ValueError(f"kspace must be non-empty (coils, echoes, x, y, z), got {k.shape}")
-    if not np.issubdtype(k.dtype, np.number):
-        raise ValueError(f"kspace must be numeric (complex), got dtype {k.dtype}")
+    k = _numeric_array(kspace, "kspace", ("coils", "echoes", "x", "y", "z"))
     n_coils, n_echoes, nx, ny, nz = k.shape
-    if n_coils > _UINT16_MAX or nx > _UINT16_MAX:
-        raise ValueError(f"at most {_UINT16_MAX} coils and readout samples, got {k.shape}")
-    if max(n_echoes, ny, nz) - 1 > _UINT16_MAX:
-        raise ValueError(f"at most {_UINT16_MAX + 1} echoes and y or z encodings, got {k.shape}")
-    k = k.astype(np.complex64, copy=False)
-    bad = int(np.count_nonzero(~np.isfinite(k)))
-    if bad:
-        raise ValueError(f"kspace holds {bad} NaN or infinite values (after casting to complex64)")
-    times = np.asarray(echo_times)
-    if times.shape != (n_echoes,):
-        raise ValueError(f"echo_times must have shape ({n_echoes},), got {times.shape}")
-    if not np.issubdtype(times.dtype, np.number) or np.issubdtype(times.dtype, np.complexfloating):
-        raise ValueError(f"echo_times must be real numbers, got dtype {times.dtype}")
-    times = times.astype(np.float64)
-    if not (np.isfinite(times).all() and (times > 0).all()):
-        raise ValueError(f"echo_times must be positive seconds, got {times.tolist()}")
-    if times.max() > 1.0:
-        raise ValueError(
-            f"echo_times must be in seconds, got up to {times.max():g} (milliseconds?)"
-        )
-    if (np.diff(times) <= 0).any():
-        raise ValueError(f"echo_times must increase strictly, got {times.tolist()}")
-    return k, times
+    _check_at_most(k.shape, (n_coils, nx), _UINT16_MAX, "coils and readout samples")
+    _check_at_most(k.shape, (n_echoes, ny, nz), _UINT16_MAX + 1, "echoes and y or z encodings")
+    return _finite_complex64(k), _checked_echo_times(echo_times, n_echoes)
 
 
 def _cartesian_header_xml(
@@ -1127,49 +1249,25 @@ def _cartesian_header_xml(
     protocol: str | None,
 ) -> str:
     xsd = _ismrmrd().xsd
-
-    def space(size: tuple[int, int, int]) -> Any:
-        # The acquired centre has the recon grid's k-space step, hence its field of view.
-        return xsd.encodingSpaceType(
-            matrixSize=xsd.matrixSizeType(x=size[0], y=size[1], z=size[2]),
-            fieldOfView_mm=xsd.fieldOfViewMm(x=fov_mm[0], y=fov_mm[1], z=fov_mm[2]),
-        )
-
-    def limit(n: int, center: int) -> Any:
-        return xsd.limitType(minimum=0, maximum=n - 1, center=center)
-
     encoding = xsd.encodingType(
-        encodedSpace=space(encoded),
-        reconSpace=space(matrix),
+        # The acquired centre has the recon grid's k-space step, hence its field of view.
+        encodedSpace=_encoding_space(xsd, encoded, fov_mm),
+        reconSpace=_encoding_space(xsd, matrix, fov_mm),
         encodingLimits=xsd.encodingLimitsType(
-            kspace_encoding_step_0=limit(encoded[0], encoded[0] // 2),
-            kspace_encoding_step_1=limit(encoded[1], encoded[1] // 2),
-            kspace_encoding_step_2=limit(encoded[2], encoded[2] // 2),
-            contrast=limit(echo_times.size, 0),
+            kspace_encoding_step_0=_limit(xsd, encoded[0], encoded[0] // 2),
+            kspace_encoding_step_1=_limit(xsd, encoded[1], encoded[1] // 2),
+            kspace_encoding_step_2=_limit(xsd, encoded[2], encoded[2] // 2),
+            contrast=_limit(xsd, echo_times.size, 0),
         ),
         trajectory=xsd.trajectoryType.CARTESIAN,
     )
     header = xsd.ismrmrdHeader(
         version=1,
-        experimentalConditions=xsd.experimentalConditionsType(
-            H1resonanceFrequency_Hz=(
-                0 if field_strength is None else round(field_strength * _GYROMAGNETIC_HZ_PER_T)
-            )
-        ),
         encoding=[encoding],
         sequenceParameters=xsd.sequenceParametersType(
             TE=[float(te * 1e3) for te in echo_times]  # ISMRMRD stores TE in milliseconds
         ),
-        acquisitionSystemInformation=xsd.acquisitionSystemInformationType(
-            systemFieldStrength_T=field_strength, receiverChannels=n_coils
-        ),
-        measurementInformation=(
-            None
-            if protocol is None
-            else xsd.measurementInformationType(
-                patientPosition=xsd.patientPositionType.HFS, protocolName=protocol
-            )
-        ),
+        **_scanner_header(xsd, field_strength, protocol, n_coils),
     )
     return xsd.ToXML(header)
 
@@ -1236,17 +1334,12 @@ def _cartesian_records(
     return records
 
 
-def _write_records(dataset: Any, records: np.ndarray) -> None:
-    """Write a whole acquisition table: ``Dataset.append_acquisition`` creates the HDF5
-    dataset with the first record (as the library lays it out), the rest goes in one write."""
-    ismrmrd = _ismrmrd()
-    head = records["head"][0]
-    first = ismrmrd.Acquisition(head)
+def _first_acquisition(records: np.ndarray) -> Any:
+    """The first record of a Cartesian acquisition table (no trajectory) as an
+    ``ismrmrd.Acquisition``, for :func:`_write_file`."""
+    first = _ismrmrd().Acquisition(records["head"][0])
     first.data[:] = records["data"][0].view(np.complex64).reshape(first.data.shape)
-    dataset.append_acquisition(first)
-    table = dataset._dataset["data"]
-    table.resize(records.shape[0], axis=0)
-    table[1:] = records[1:]
+    return first
 
 
 def write_cartesian_echoes(
@@ -1314,18 +1407,10 @@ def write_cartesian_echoes(
     )
     if any(m > n for m, n in zip(acquired, matrix, strict=True)):
         raise ValueError(f"encoded {acquired} must not exceed the kspace matrix {matrix}")
-    if field_strength is not None:
-        if isinstance(field_strength, bool) or not (
-            math.isfinite(float(field_strength)) and float(field_strength) > 0
-        ):
-            raise ValueError(f"field_strength must be positive tesla, got {field_strength!r}")
-        field_strength = float(field_strength)
-    if protocol is not None and not isinstance(protocol, str):
-        raise ValueError(f"protocol must be a string, got {protocol!r}")
+    field_strength = _checked_field_strength(field_strength)
+    protocol = _checked_protocol(protocol)
     voxel = np.array(fov) / np.array(matrix)
-    affine = _default_affine(matrix, fov) if affine is None else np.asarray(affine, np.float64)
-    if affine.shape != (4, 4):
-        raise ValueError(f"affine must be 4x4, got {affine.shape}")
+    affine = _checked_affine(affine, matrix, fov)
     geometry = _geometry(affine, matrix)
     sizes = np.linalg.norm(affine[:3, :3], axis=0)
     if not np.allclose(sizes, voxel, rtol=1e-4, atol=0):
@@ -1335,12 +1420,7 @@ def write_cartesian_echoes(
         )
     xml = _cartesian_header_xml(matrix, acquired, fov, times, n_coils, field_strength, protocol)
     records = _cartesian_records(k, acquired, geometry)
-
-    ismrmrd = _ismrmrd()
-    with atomic_output(path, suffix=".h5") as tmp:
-        with ismrmrd.Dataset(str(tmp), "dataset", mode="w") as dataset:
-            dataset.write_xml_header(xml)
-            _write_records(dataset, records)
+    _write_file(path, xml, _first_acquisition(records), records[1:])
     logger.debug(
         "%s: wrote %d coils x %d echoes, %s of the %s matrix (%d lines)",
         path,
@@ -1363,13 +1443,7 @@ def _size3(space: Any, what: str, fail: _Fail) -> tuple[int, int, int]:
 
 def _cartesian_header(header: Any, fail: _Fail) -> dict[str, Any]:
     """Matrices, field of view, k-space centres, echo times, field strength and protocol."""
-    if not header.encoding:
-        raise fail("the ISMRMRD XML header has no encoding")
-    encoding = header.encoding[0]
-    if len(header.encoding) > 1:
-        logger.warning(
-            "%s: header has %d encodings, the first is used", fail.path, len(header.encoding)
-        )
+    encoding = _first_encoding(header, fail)
     trajectory = getattr(encoding.trajectory, "value", encoding.trajectory)
     if trajectory not in ("cartesian", "epi"):
         raise fail(f"the header's trajectory is {trajectory!r}; Cartesian k-space is expected")
@@ -1377,8 +1451,7 @@ def _cartesian_header(header: Any, fail: _Fail) -> dict[str, Any]:
     encoded = _size3(encoding.encodedSpace, "encodedSpace", fail)
     fov = encoding.reconSpace.fieldOfView_mm
     fov_mm = (fov.x, fov.y, fov.z)
-    if not all(v is not None and math.isfinite(v) and v > 0 for v in fov_mm):
-        raise fail(f"the field of view (reconSpace fieldOfView_mm) is invalid: {fov_mm}")
+    _check_fov(fov_mm, fov_mm, fail)
     larger = [axis for axis, m, n in zip("xyz", encoded, matrix, strict=True) if m > n]
     if larger:
         efov = encoding.encodedSpace.fieldOfView_mm
@@ -1421,18 +1494,13 @@ def _cartesian_header(header: Any, fail: _Fail) -> dict[str, Any]:
         raise fail(
             f"the echo times (sequenceParameters TE) are not strictly increasing: {te_ms} ms"
         )
-    system = header.acquisitionSystemInformation
-    field = None if system is None else system.systemFieldStrength_T
-    measurement = header.measurementInformation
     return {
         "matrix": matrix,
         "encoded": encoded,
         "fov_mm": (float(fov_mm[0]), float(fov_mm[1]), float(fov_mm[2])),
         "centres": tuple(centres),
         "echo_times": te / 1e3,  # ISMRMRD stores milliseconds
-        "receivers": None if system is None else system.receiverChannels,
-        "field_strength": None if field is None else float(field),
-        "protocol": None if measurement is None else measurement.protocolName,
+        **_scanner_values(header),
     }
 
 
@@ -1461,25 +1529,8 @@ def _assemble_cartesian(
         )
 
     # One sample and coil count for all lines; stored lengths match.
-    for field, what in (("number_of_samples", "readout samples"), ("active_channels", "coils")):
-        counts = head[field][keep]
-        if (counts != counts[0]).any():
-            odd = keep[counts != np.bincount(counts).argmax()]
-            raise fail(
-                f"acquisitions differ in {what}: {_counts(counts)}; "
-                f"e.g. {_line(head, int(odd[0]))} has {int(head[field][odd[0]])}"
-            )
-        if counts[0] == 0:
-            raise fail(f"the acquisitions have no {what} (0)")
-    n_samples = int(head["number_of_samples"][keep[0]])
-    n_coils = int(head["active_channels"][keep[0]])
-    data_len = np.fromiter((datas[i].size for i in keep), dtype=np.int64, count=keep.size)
-    if (data_len != 2 * n_coils * n_samples).any():
-        j = int(np.flatnonzero(data_len != 2 * n_coils * n_samples)[0])
-        raise fail(
-            f"{_line(head, int(keep[j]))} stores {data_len[j] // 2} complex values, expected "
-            f"{n_coils} coils x {n_samples} samples"
-        )
+    n_samples, n_coils = _line_counts(head, keep, "readout samples", _line, fail)
+    _check_data_lengths(datas, head, keep, (n_samples, n_coils), _line, fail)
     receivers = values["receivers"]
     if receivers is not None and receivers != n_coils:
         logger.warning(
@@ -1641,10 +1692,8 @@ def read_cartesian_echoes(
         matrix; the trajectory is not Cartesian; lines are EPI-reversed; samples are NaN or
         infinite.
     """
-    path = Path(path)
-    fail = _Fail(subject, path)
-    xml, records = _read_records(path, fail)
-    values = _cartesian_header(_parse_header(xml, fail), fail)
+    path, fail, header, records = _read_file(path, subject)
+    values = _cartesian_header(header, fail)
     kspace, first = _assemble_cartesian(records, values, fail)
     sizes = np.array(values["fov_mm"]) / np.array(values["matrix"])
     affine = _grid_affine(records["head"][first], sizes, _centre_index(values["matrix"]), path)

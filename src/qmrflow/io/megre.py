@@ -38,6 +38,12 @@ import numpy as np
 
 from qmrflow.errors import InputDataError
 from qmrflow.io.bids import bids_name, parse_entities, sidecar_path
+from qmrflow.io.ismrmrd import (
+    _check_finite,
+    _checked_echo_times,
+    _checked_field_strength,
+    _numeric_array,
+)
 from qmrflow.io.nifti import load_nifti, save_nifti
 
 __all__ = [
@@ -152,29 +158,10 @@ def megre_paths(
 def _checked(
     images: np.ndarray, echo_times: np.ndarray, affine: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    array = np.asarray(images)
-    if array.ndim != 4 or min(array.shape) == 0:
-        raise ValueError(f"images must be non-empty (echoes, x, y, z), got {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise ValueError(f"images must be numeric (complex), got dtype {array.dtype}")
+    array = _numeric_array(images, "images", ("echoes", "x", "y", "z"))
     array = array.astype(np.complex64, copy=False)
-    bad = int(np.count_nonzero(~np.isfinite(array)))
-    if bad:
-        raise ValueError(f"images hold {bad} NaN or infinite values")
-    times = np.asarray(echo_times)
-    if times.shape != (array.shape[0],):
-        raise ValueError(f"echo_times must have shape ({array.shape[0]},), got {times.shape}")
-    if not np.issubdtype(times.dtype, np.number) or np.issubdtype(times.dtype, np.complexfloating):
-        raise ValueError(f"echo_times must be real numbers, got dtype {times.dtype}")
-    times = times.astype(np.float64)
-    if not (np.isfinite(times).all() and (times > 0).all()):
-        raise ValueError(f"echo_times must be positive seconds, got {times.tolist()}")
-    if times.max() > 1.0:
-        raise ValueError(
-            f"echo_times must be in seconds, got up to {times.max():g} (milliseconds?)"
-        )
-    if (np.diff(times) <= 0).any():
-        raise ValueError(f"echo_times must increase strictly, got {times.tolist()}")
+    _check_finite(array, "images hold")
+    times = _checked_echo_times(echo_times, array.shape[0])
     matrix = np.asarray(affine, dtype=np.float64)
     if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
         raise ValueError(f"affine must be a finite 4x4 matrix, got shape {matrix.shape}")
@@ -227,12 +214,7 @@ def write_megre(
         alphanumeric.
     """
     array, times, matrix = _checked(images, echo_times, affine)
-    if field_strength is not None:
-        if isinstance(field_strength, bool) or not (
-            math.isfinite(float(field_strength)) and float(field_strength) > 0
-        ):
-            raise ValueError(f"field_strength must be positive tesla, got {field_strength!r}")
-        field_strength = float(field_strength)
+    field_strength = _checked_field_strength(field_strength)
     _name(subject, acq, 1, "mag", ".nii.gz")  # checks the labels before anything is written
     common = dict(extra or {})
     if field_strength is not None:

@@ -3,7 +3,8 @@
 ``panels``: one axial slice through the deep grey matter of the first test subject, GRE-QSM,
 the lesion acquisition's CR- and DLR-QSM and (demo) the truth, one row per inversion (TKD,
 TV), on one grey scale (-0.15 to 0.25 ppm). ``lesions``: close-ups of up to four of that
-subject's FLAIR lesions (the largest), CR beside DLR (TV), the lesion outlined. ``agreement``:
+subject's FLAIR lesions (the largest), CR beside DLR (TV), the lesion outlined (window
+-0.08 to 0.12 ppm). ``agreement``:
 deep grey matter ROI means of every EPI-QSM (CR and DLR, TV) against GRE-QSM's with the
 identity line and the regression slope and R². ``ratings``: mean score per item, rater and
 reconstruction.
@@ -32,6 +33,8 @@ PathLike = str | os.PathLike[str]
 
 #: Display window of every QSM panel (ppm).
 WINDOW = (-0.15, 0.25)
+#: Narrower window of the lesion close-ups (lesion contrasts are a few hundredths of a ppm).
+LESION_WINDOW = (-0.08, 0.12)
 RECON_COLOURS = {"cr": "tab:grey", "dlr": "tab:green"}
 
 
@@ -85,7 +88,7 @@ def _lesions(inputs: Mapping[str, PathLike], lesion_acq: str, path: PathLike) ->
         outline = labels[(*crop, z)] == lesion
         for row, recon in enumerate(("cr", "dlr")):
             ax = axes[row, column]
-            ax.imshow(np.rot90(maps[recon][(*crop, z)]), cmap="gray", clim=WINDOW)
+            ax.imshow(np.rot90(maps[recon][(*crop, z)]), cmap="gray", clim=LESION_WINDOW)
             ax.contour(np.rot90(outline), levels=[0.5], colors="tab:red", linewidths=0.8)
             ax.set_title(f"lesion {lesion} {recon.upper()}", fontsize=8)
     for ax in axes.ravel():
