@@ -7,7 +7,12 @@ import pytest
 from scipy import ndimage
 
 from qmrflow.errors import InputDataError
-from qmrflow.studies.qsm.masking import ball, brain_mask, largest_component
+from qmrflow.studies.qsm.masking import (
+    ball,
+    brain_mask,
+    largest_component,
+    phase_reliability_mask,
+)
 
 SHAPE = (56, 56, 36)
 VOXEL = (2.0, 2.0, 2.5)
@@ -75,3 +80,35 @@ def test_errors():
         brain_mask(np.ones((4, 4)), VOXEL)
     with pytest.raises(ValueError):
         brain_mask(np.ones(SHAPE), VOXEL, threshold=1.5)
+
+
+def test_noise_factor_keeps_strong_background_noise_out():
+    """Noise a fifth of the brain's magnitude: the fixed fraction alone lets it in."""
+    _, brain = noisy_ellipsoid()
+    rng = np.random.default_rng(3)
+    noisy = np.abs(brain + 0.12 * (rng.standard_normal(SHAPE) + 1j * rng.standard_normal(SHAPE)))
+    mask = brain_mask(noisy, VOXEL, erode_mm=0.0)
+    fixed = brain_mask(noisy, VOXEL, erode_mm=0.0, noise_factor=0.0)
+    assert dice(mask, brain) > 0.95
+    assert np.sum(fixed & ~brain) > 10 * np.sum(mask & ~brain)
+
+
+def test_phase_reliability_mask_drops_an_unwrappable_gradient():
+    """A field that steps by more than the threshold between neighbours in one corner."""
+    shape = (20, 20, 10)
+    mask = np.ones(shape, bool)
+    x = np.arange(shape[0]).reshape(-1, 1, 1) * np.ones(shape)
+    rate = np.where(x >= 15, 0.9 * np.pi, 0.1 * np.pi)  # echo-difference phase step per voxel
+    difference = np.cumsum(rate, axis=0)
+    images = np.stack([np.ones(shape), np.exp(1j * difference)]).astype(np.complex64)
+    reliable = phase_reliability_mask(images, mask)
+    assert reliable[:14].all()
+    assert not reliable[16:].any()
+    # Voxels outside the mask do not count as neighbours.
+    inner = np.zeros(shape, bool)
+    inner[:14] = True
+    assert phase_reliability_mask(images, inner).sum() == inner.sum()
+    with pytest.raises(ValueError):
+        phase_reliability_mask(images[:1], mask)
+    with pytest.raises(ValueError):
+        phase_reliability_mask(images, mask, max_jump=0.0)
