@@ -28,8 +28,10 @@ def _group(item: pytest.Item) -> str:
     return str(path)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put every test in its group (module docstring) unless it names one itself."""
+    """Put every test in its group (module docstring) unless it names one itself: first, since
+    pytest-xdist reads the groups in its own hook of the same name."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(_group(item)))

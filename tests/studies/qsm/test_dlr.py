@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from qmrflow.errors import ConfigError, InputDataError, ModelError
 from qmrflow.recon.fourier import fftc, ifftc
@@ -26,6 +27,7 @@ from qmrflow.studies.qsm.dlr import (
     ifft2c,
     load_dlr,
     nrmse,
+    phase_reference,
     to_channels,
     train_and_save_dlr,
     train_dlr,
@@ -167,6 +169,30 @@ def test_flip_x_maps_the_acquired_block_of_a_flipped_image(nx):
     np.testing.assert_array_equal(flipped_support, flip_x(torch.from_numpy(sampled)).numpy())
 
 
+def test_phase_reference_takes_out_the_smooth_phase():
+    # A slice whose phase is a steep ramp (several wraps) plus a small local bump: referenced,
+    # the ramp is gone and the bump is left, the magnitude untouched.
+    x, y = np.meshgrid(np.arange(32), np.arange(40), indexing="ij")
+    bump = 0.3 * np.exp(-((x - 16) ** 2 + (y - 20) ** 2) / 2.0)
+    magnitude = 1.0 + 0.2 * np.sin(x / 5.0)
+    image = magnitude * np.exp(1j * (0.6 * x + 0.4 * y + bump))
+    images = torch.from_numpy(np.stack([image, np.conj(image)])[None].astype(np.complex64))
+    reference = phase_reference(images, 2.0)
+    assert reference.shape == images.shape
+    torch.testing.assert_close(reference.abs(), torch.ones(reference.shape), atol=1e-5, rtol=0)
+    local = torch.angle(images * reference.conj())[0, 0].numpy()
+    inner = (slice(6, -6), slice(6, -6))  # away from the reflected edges
+    assert np.abs(local[inner]).max() < 0.3  # the ramp turns by 0.6 rad per voxel
+    assert local[16, 20] > 0.15 and np.abs(local[6, 6]) < 0.05  # the bump stays, flat is 0
+    np.testing.assert_allclose(
+        (images * reference.conj()).abs().numpy(), np.abs(images.numpy()), rtol=1e-5
+    )
+    # No smoothing: all ones; an empty image: ones, not NaN.
+    torch.testing.assert_close(phase_reference(images, 0.0), torch.ones_like(images))
+    empty = phase_reference(torch.zeros(1, 2, 8, 8, dtype=torch.complex64), 2.0)
+    torch.testing.assert_close(empty, torch.ones_like(empty))
+
+
 def test_untrained_network_is_the_identity_and_keeps_the_phase(data):
     (inputs, sampled, _, _), _ = data
     model = DlrNet(3, TINY).eval()
@@ -202,6 +228,10 @@ def test_training_beats_zero_filling_and_keeps_the_phase(data, saved):
         error_in = np.abs(np.angle(x * np.conj(y)))[high]
         assert np.abs(np.angle(out * np.conj(x)))[high].mean() < 0.05
         assert error_out.mean() < error_in.mean()
+        # The background is trained too (QSM masks the DLR magnitude): not left to grow (without
+        # its loss weight this network multiplied it by 5 here).
+        far = ~ndimage.binary_dilation(brain, iterations=3)
+        assert np.abs(out)[:, far].mean() < 1.5 * np.abs(x)[:, far].mean()
 
 
 def test_checkpoint_round_trip_and_metadata(data, saved):
@@ -237,6 +267,17 @@ def test_checkpoint_round_trip_and_metadata(data, saved):
     assert load_dlr(path, echo_times=(0.00401, 0.01, 0.016))[0].n_echoes == 3
     with pytest.raises(ModelError, match="sha256 mismatch"):
         load_dlr(path, "0" * 64)
+
+
+def test_checkpoint_from_before_phase_referencing_loads_without_it(saved, tmp_path):
+    path, _ = saved
+    copy = tmp_path / "old.pt"
+    copy.write_bytes(path.read_bytes())
+    record = json.loads(path.with_suffix(".json").read_text())
+    del record["settings"]["phase_reference_px"]
+    copy.with_suffix(".json").write_text(json.dumps(record))
+    _, settings, _ = load_dlr(copy)
+    assert settings.phase_reference_px == 0.0
 
 
 def test_corrupted_checkpoint_is_refused(saved, tmp_path):
@@ -279,6 +320,10 @@ def test_settings_from_mapping_and_validation():
         DlrSettings.from_mapping({"epochs": "many"})
     with pytest.raises(ConfigError, match="augment is not valid"):
         DlrSettings.from_mapping({"augment": "yes"})
+    with pytest.raises(ConfigError, match="background_weight"):
+        DlrSettings(background_weight=-0.1)
+    with pytest.raises(ConfigError, match="phase_reference_px"):
+        DlrSettings(phase_reference_px=-1.0)
 
 
 def test_bad_input_is_refused_naming_the_subject(data):

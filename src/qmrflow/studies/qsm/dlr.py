@@ -15,6 +15,17 @@ Network (:class:`DlrNet`), applied to every axial slice ``(x, y)`` on its own:
   tissue lies near 1 whatever the receiver gain, and the output is multiplied back by it. Real
   and imaginary channels (not magnitude and phase) keep the map linear near zero signal and free
   of phase wraps;
+- phase-referenced (:func:`phase_reference`): each echo is multiplied by the conjugate unit
+  phasor of its own Gaussian-smoothed image (``phase_reference_px``) before the U-Net and by the
+  phasor again after it. The U-Net then sees ``|x| e^{i dphi}`` with ``dphi`` the local phase
+  (the tissue field, a fraction of a radian) instead of phasors turning with the background
+  field (several radians across a slice near the sinuses, wrapping at late echoes): the same
+  local structure looks the same wherever it is, in the real channel the magnitude and in the
+  imaginary one the local field. On the demo (16 epochs) it took the validation NRMSE in the
+  brain from 0.135 (CR) to 0.115, against 0.123 without, and the TKD-QSM RMSE against the truth
+  from 151/199 % (CR, 2-/1-average EPI) to 92/106 %, against 114/138 % without. The reference is
+  computed from the input alone and is exactly unit-modulus, so an untrained network is still
+  the identity;
 - a MONAI 2-D U-Net (``monai.networks.nets.UNet``) as a residual: ``x_net = x + U(x)``, its last
   layer initialised to zero so that an untrained network returns its input (training starts
   from CR and learns corrections);
@@ -28,20 +39,45 @@ Network (:class:`DlrNet`), applied to every axial slice ``(x, y)`` on its own:
 
 Training (:func:`train_dlr`) runs on :func:`qmrflow.dl.training.fit` with AdamW and a cosine
 schedule on whole slices (a patch would break the slice FFT of the data consistency) of every
-training subject and EPI acquisition (2- and 1-average together), slices without brain left
-out. The loss (:func:`dlr_loss`) is the masked L1 of the real and imaginary parts plus
-``phase_weight`` times the masked L1 of the echo-to-echo product ``x_{e+1} conj(x_e)``: its
-phase is the field's phase accrued between echoes, what QSM's field fit reads. Augmentation
-reverses x (left-right) only, with the k-space mask mapped to match: transposes or flips in y
-would change the acquired block and the in-plane geometry against B0. The selected epoch has the
-lowest validation loss; the history also records the validation NRMSE and that of the input
-(zero-filled CR) for comparison.
+training subject and EPI acquisition (2- and 1-average together), slices without brain left out.
+The loss (:func:`dlr_loss`) is the L1 of the real and imaginary parts plus ``phase_weight`` times
+the L1 of the echo-to-echo product ``x_{e+1} conj(x_e)``: its phase is the field's phase accrued
+between echoes, what QSM's field fit reads. Both weigh the voxels in the brain mask by 1 and the
+rest of the slice by ``background_weight``: QSM draws its own mask from the reconstructed
+magnitude, and its field fit and background removal read the phase of every voxel in it, so the
+layer around the brain and the background must not be left to chance. With the loss in the brain
+only they were: the DLR magnitude outside the brain came out brighter than CR's, QSM's masks (a
+threshold without a noise floor then) grew into voxels of meaningless phase and the demo's DLR-QSM
+was far worse than CR-QSM (TV RMSE 469 % against 391 % for the 1-average EPI; 201 % with the whole
+slice in the loss). A small weight (0.1) keeps the background at the GRE's level at no cost in the
+brain, where a weight of 1 spends the network on the background (brain NRMSE 0.122 against 0.115).
+The validation NRMSE in the history is taken inside the brain. Augmentation reverses x (left-right)
+only, with the k-space mask mapped to match: transposes or flips in y would change the acquired
+block and the in-plane geometry against B0. The selected epoch has the lowest validation loss; the
+history also records the validation NRMSE and that of the input (zero-filled CR) for comparison.
+
+What the DLR does for QSM (the demo's 4 test subjects): it denoises the acquired k-space somewhat
+better than the best linear (Wiener) filter would, but does not recover the field's unacquired high
+frequencies. The local field comes out closer to the truth (sub-ms01: RMS error 5.8/6.4 ppb against
+CR's 7.7/9.9 ppb for the 2-/1-average EPI) but, as any estimator that minimises the error at a
+voxel SNR near 1 does, shrunk (slope against the truth 0.58 against CR's 0.72; the small, strong
+sources, veins and the globus pallidus, most). The direct inversion (TKD), which has no regulariser
+of its own, gains much from the lower noise (RMSE 92/106 % against 151/199 %, HFEN 80/94 % against
+103/131 %); the regularised inversion (TV), which already suppresses the noise with an
+edge-preserving prior scaled to the fitted noise, loses a little from the shrinkage (RMSE 80/83 %
+against 76/81 %, HFEN 71/75 % against 67/73 %). No variant tried (loss weights, L2, normalisation,
+sizes, 60 epochs, neighbouring slices as input) avoided this, nor does the data consistency: a
+network that sees ``x_cr`` makes up for any finite ``lam`` (the learned value only trades off
+against the U-Net; ``lam = 1`` fixed gave about the same QSM errors), and ``lam = inf`` keeps the
+acquired samples and with them CR's QSM (the network's unacquired frequencies did not change it).
+Linear filters of the CR images (Wiener and milder) showed the same: TKD better, TV worse; only the
+GRE's own unacquired k-space, added to CR, improved TV (RMSE -13 to -25 %).
 
 Checkpoints (:func:`train_and_save_dlr`, :func:`load_dlr`) go through
 :mod:`qmrflow.dl.checkpoint` (sha256, training subjects, settings, seed, versions) and hold the
 U-Net's torch-only inference program (:mod:`qmrflow.dl.inference`), so applying a model
-(:func:`apply_dlr`) does not import MONAI; the data consistency is plain torch and runs either
-way.
+(:func:`apply_dlr`) does not import MONAI; the phase referencing and the data consistency are
+plain torch and run either way.
 """
 
 from __future__ import annotations
@@ -88,6 +124,7 @@ __all__ = [
     "ifft2c",
     "load_dlr",
     "nrmse",
+    "phase_reference",
     "to_channels",
     "train_and_save_dlr",
     "train_dlr",
@@ -123,6 +160,8 @@ _SETTING_KINDS: dict[str, type] = {
     "dc_weight": float,
     "learn_dc_weight": bool,
     "phase_weight": float,
+    "phase_reference_px": float,
+    "background_weight": float,
     "augment": bool,
     "slices_per_volume": int,
     "patience": int,
@@ -134,8 +173,8 @@ _SETTING_KINDS: dict[str, type] = {
 class DlrSettings:
     """Network and training settings (the study's ``dlr`` config block).
 
-    The defaults are sized for the CPU demo (about 400 slices of 80 x 96 with 3 echoes train in
-    well under a minute on 2 cores).
+    The defaults are sized for the CPU demo (about 300 slices of 64 x 80 with 3 echoes train in
+    about 40 s on one core).
 
     Attributes
     ----------
@@ -158,6 +197,13 @@ class DlrSettings:
         known beforehand, so it is fitted to the training pairs.
     phase_weight
         Weight of the echo-to-echo phase term of :func:`dlr_loss`.
+    phase_reference_px
+        Gaussian SD (voxels, in-plane) of the smoothed image whose phase every echo is referenced
+        to around the U-Net (:func:`phase_reference`); 0 turns the referencing off. About two
+        voxels: smooth enough not to follow the tissue field the network should see, narrow
+        enough to follow the background field near the sinuses.
+    background_weight
+        Loss weight of the voxels outside the brain mask (the brain's is 1; 0: the brain only).
     augment
         Random left-right flips (x) of the training slices.
     slices_per_volume
@@ -169,13 +215,15 @@ class DlrSettings:
     """
 
     features: tuple[int, ...] = (16, 32, 64)
-    epochs: int = 12
+    epochs: int = 16
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 0.0
     dc_weight: float = 1.0
     learn_dc_weight: bool = True
     phase_weight: float = 1.0
+    phase_reference_px: float = 2.0
+    background_weight: float = 0.1
     augment: bool = True
     slices_per_volume: int | None = None
     patience: int | None = None
@@ -207,6 +255,14 @@ class DlrSettings:
         require(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}")
         require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         require(self.phase_weight >= 0, f"phase_weight must be >= 0, got {self.phase_weight}")
+        require(
+            self.background_weight >= 0,
+            f"background_weight must be >= 0, got {self.background_weight}",
+        )
+        require(
+            0 <= self.phase_reference_px <= 64,
+            f"phase_reference_px must be in [0, 64] voxels, got {self.phase_reference_px}",
+        )
         require(self.dc_weight > 0, f"dc_weight must be > 0 (inf: hard), got {self.dc_weight}")
         require(
             not (math.isinf(self.dc_weight) and self.learn_dc_weight),
@@ -291,6 +347,35 @@ def data_consistency(
     return ifft2c(k_net + m * (acquired - k_net))
 
 
+def phase_reference(images: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Unit phasors of Gaussian-smoothed complex slices ``(N, E, X, Y)`` (the same shape).
+
+    The real and imaginary parts are smoothed in-plane (SD ``sigma_px`` voxels, reflected at the
+    edges; a separable convolution in torch so that it runs with the stored inference program,
+    which holds only the U-Net) and the result is divided by its modulus; where that is 0 the
+    phasor is 1. ``images * phase_reference(images, s).conj()`` keeps each voxel's magnitude
+    and leaves its phase relative to the smooth phase around it. ``sigma_px = 0``: all ones.
+    """
+    if sigma_px <= 0:
+        return torch.ones_like(images)
+    radius = max(1, math.ceil(3.0 * sigma_px))
+    offsets = torch.arange(-radius, radius + 1, dtype=images.real.dtype, device=images.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma_px) ** 2)
+    kernel = kernel / kernel.sum()
+    n, e, nx, ny = images.shape
+    parts = torch.stack([images.real, images.imag], dim=2).reshape(n * e * 2, 1, nx, ny)
+    # Reflection needs a pad narrower than the slice: clamp it (a wider kernel just sees less).
+    pad_x, pad_y = min(radius, nx - 1), min(radius, ny - 1)
+    parts = F.pad(parts, (0, 0, pad_x, pad_x), mode="reflect") if pad_x else parts
+    parts = F.conv2d(parts, kernel[radius - pad_x : radius + pad_x + 1].view(1, 1, -1, 1))
+    parts = F.pad(parts, (pad_y, pad_y, 0, 0), mode="reflect") if pad_y else parts
+    parts = F.conv2d(parts, kernel[radius - pad_y : radius + pad_y + 1].view(1, 1, 1, -1))
+    parts = parts.reshape(n, e, 2, nx, ny)
+    smooth = torch.complex(parts[:, :, 0], parts[:, :, 1])
+    modulus = smooth.abs()
+    return torch.where(modulus > 0, smooth / modulus.clamp_min(1e-30), torch.ones_like(smooth))
+
+
 def _pad(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad the last two axes (right and bottom) to a multiple of ``multiple``."""
     extra = [(-size) % multiple for size in x.shape[-2:]]
@@ -343,7 +428,8 @@ def build_unet(n_echoes: int, settings: DlrSettings) -> nn.Module:
 
 
 class DlrNet(nn.Module):
-    """Residual MONAI U-Net over axial slices followed by soft k-space data consistency.
+    """Phase-referenced residual MONAI U-Net over axial slices followed by soft k-space data
+    consistency.
 
     Parameters
     ----------
@@ -404,12 +490,16 @@ class DlrNet(nn.Module):
         if x.shape[1] != 2 * self.n_echoes:
             raise ValueError(f"expected {2 * self.n_echoes} channels, got {x.shape[1]}")
         size = x.shape[-2:]
-        residual = self.unet(_pad(x, self.settings.pad_multiple))[..., : size[0], : size[1]]
-        x_net = from_channels(x + residual)
+        x_cr = from_channels(x)
+        reference = phase_reference(x_cr, self.settings.phase_reference_px)
+        referenced = to_channels(x_cr * reference.conj())
+        padded = _pad(referenced, self.settings.pad_multiple)
+        residual = self.unet(padded)[..., : size[0], : size[1]]
+        x_net = from_channels(referenced + residual) * reference
         lam: torch.Tensor | float = (
             math.inf if math.isinf(self.settings.dc_weight) else self.log_dc_weight.exp()
         )
-        return to_channels(data_consistency(x_net, from_channels(x), sampled, lam))
+        return to_channels(data_consistency(x_net, x_cr, sampled, lam))
 
 
 # --------------------------------------------------------------------------- data
@@ -541,14 +631,15 @@ def _echo_products(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def dlr_loss(
     prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, phase_weight: float = 1.0
 ) -> torch.Tensor:
-    """Masked L1 of Re and Im plus ``phase_weight`` x masked L1 of the echo-to-echo products.
+    """Weighted L1 of Re and Im plus ``phase_weight`` x weighted L1 of the echo-to-echo products.
 
     Parameters
     ----------
     prediction, target
         Scaled slices ``(N, 2E, X, Y)`` (:func:`to_channels`).
     mask
-        Brain mask ``(N, 1, X, Y)`` (0/1).
+        Voxel weights ``(N, 1, X, Y)``: a 0/1 mask (e.g. the brain), or :func:`train_dlr`'s 1 in
+        the brain and ``background_weight`` elsewhere; the terms are means over the weights.
     phase_weight
         Weight of the second term, ``mean |Re d| + |Im d|`` with
         ``d = x_{e+1} conj(x_e) - y_{e+1} conj(y_e)``: a difference of the phase accrued between
@@ -583,6 +674,11 @@ def _channel_nrmse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.T
 
 
 # --------------------------------------------------------------------------- training
+
+
+def _loss_weight(brain: torch.Tensor, settings: DlrSettings) -> torch.Tensor:
+    """Loss weight per voxel: 1 in the brain, ``background_weight`` outside it."""
+    return brain + settings.background_weight * (1.0 - brain)
 
 
 @torch.no_grad()
@@ -620,7 +716,9 @@ def train_dlr(
     targets
         The subject's reference (GRE) CR images on the same grid and echo times.
     masks
-        Brain masks ``(X, Y, Z)``: the loss is taken inside; slices without brain are left out.
+        Brain masks ``(X, Y, Z)``: slices without brain are left out, the validation NRMSE is
+        taken inside, and the loss weighs the rest of the slice by ``background_weight``
+        (module docstring).
     settings
         :class:`DlrSettings` (or a mapping of them; None: the defaults).
     val
@@ -703,7 +801,9 @@ def train_dlr(
                 kb = torch.where(flip[:, 0], flip_x(kb), kb)
             optimiser.zero_grad(set_to_none=True)
             prediction = model(xb.to(device), kb.to(device))
-            loss = dlr_loss(prediction, yb.to(device), mb.to(device), s.phase_weight)
+            loss = dlr_loss(
+                prediction, yb.to(device), _loss_weight(mb, s).to(device), s.phase_weight
+            )
             loss.backward()
             optimiser.step()
             return {"train_loss": loss.item() * len(idx)}
@@ -714,8 +814,9 @@ def train_dlr(
             if valid is None:
                 return {"dc_weight": model.dc_weight}
             prediction = _predict(model, valid, device, max(s.batch_size, 16))
+            weight = _loss_weight(valid.m, s)
             return {
-                "val_loss": float(dlr_loss(prediction, valid.y, valid.m, s.phase_weight)),
+                "val_loss": float(dlr_loss(prediction, valid.y, weight, s.phase_weight)),
                 "val_nrmse": _channel_nrmse(prediction, valid.y, valid.m),
                 "val_nrmse_input": baseline,
                 "dc_weight": model.dc_weight,
@@ -925,8 +1026,11 @@ def load_dlr(
     recorded = metadata.get("normalisation", {}).get("echo1_magnitude_percentile")
     if recorded not in (None, SCALE_PERCENTILE):
         raise ModelError(f"{path}: trained on volumes scaled by percentile {recorded}")
+    recorded_settings = dict(metadata["settings"])
+    # Checkpoints from before the phase referencing were trained without it.
+    recorded_settings.setdefault("phase_reference_px", 0.0)
     try:
-        settings = DlrSettings.from_mapping(metadata["settings"])
+        settings = DlrSettings.from_mapping(recorded_settings)
     except (ConfigError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: invalid recorded DLR settings: {exc}") from exc
     n_echoes = int(metadata["n_echoes"])
