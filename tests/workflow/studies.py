@@ -324,14 +324,14 @@ QSM = StudyCase(
     name="qsm",
     config={
         "demo": {
-            "n_subjects": 5,
-            "splits": [2, 1, 2],
+            "n_subjects": 4,
+            "splits": [1, 1, 2],
             "matrix": [40, 46, 12],
             "voxel_mm": 4.0,
             "n_coils": 2,
             "lesions": [3, 4],
         },
-        "qsm": {"tv_iterations": 20},
+        "qsm": {"tv_iterations": 10},
         "model": {"reconstruction": {"features": [8, 16], "epochs": 1}},
     },
     subject_rules=frozenset(
