@@ -70,6 +70,7 @@ import pandas as pd
 
 from qmrflow.errors import InputDataError
 from qmrflow.io import read_tsv
+from qmrflow.settings import settings_from_mapping
 from qmrflow.stats import cohen_kappa, tidy, wilcoxon_signed_rank
 
 __all__ = [
@@ -196,11 +197,7 @@ class RaterSpec:
             return value
         if not isinstance(value, Mapping):
             raise ValueError(f"a rater spec must be a RaterSpec or a mapping, got {value!r}")
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown rater setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**value)
+        return settings_from_mapping(cls, value, "rater setting(s)", error=ValueError)
 
 
 #: The demo's two raters: rater1 decisive and consistent, rater2 more cautious and noisier.

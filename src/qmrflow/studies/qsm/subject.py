@@ -378,7 +378,6 @@ def measure_subject(
     """
     from qmrflow.studies.qsm.inversion import reference_to
     from qmrflow.studies.qsm.lesions import lesion_features
-    from qmrflow.studies.qsm.metrics import roi_means
     from qmrflow.studies.qsm.pipeline import CSF_LABEL
 
     maps, mask, affine = _maps(subject, inputs, acquisitions, inversions)
@@ -414,26 +413,10 @@ def measure_subject(
         truth_image = load_nifti(inputs["truth"], subject=subject, ndim=3).data
         region = (tissues == CSF_LABEL) & mask
         truth = reference_to(truth_image, region if region.any() else mask) * mask
-    in_mask = np.where(mask, tissues, 0)
-    rows = []
     named = dict(maps)
     if truth is not None:
         named[("truth", "truth", "truth")] = truth
-    for (recon, acq, inversion), chi in named.items():
-        for label, mean in roi_means(chi, in_mask, REGIONS).items():
-            rows.append(
-                {
-                    "participant_id": subject,
-                    "acquisition": acq,
-                    "recon": recon,
-                    "inversion": inversion,
-                    "label": label,
-                    "region": REGIONS[label],
-                    "mean_ppm": mean,
-                    "voxels": int(np.count_nonzero(in_mask == label)),
-                }
-            )
-    write_tsv(pd.DataFrame(rows), outputs["rois"])
+    write_tsv(_roi_table(subject, named, np.where(mask, tissues, 0)), outputs["rois"])
 
     write_tsv(
         _metric_rows(subject, maps, _gre_reference(maps), mask, tissues), outputs["agreement"]
@@ -443,6 +426,30 @@ def measure_subject(
             raise InputDataError("the demo's accuracy needs the true susceptibility map")
         references = dict.fromkeys(maps, truth)
         write_tsv(_metric_rows(subject, maps, references, mask, tissues), outputs["accuracy"])
+
+
+def _roi_table(
+    subject: str, maps: Mapping[tuple[str, str, str], np.ndarray], labels: np.ndarray
+) -> pd.DataFrame:
+    """Mean susceptibility per tissue region of every map (:func:`qmrflow.roi.measure_labels`):
+    participant_id, acquisition, recon, inversion, label, region, mean_ppm, voxels."""
+    from qmrflow.roi import measure_labels
+
+    table = measure_labels(labels, {"|".join(key): chi for key, chi in maps.items()}, names=REGIONS)
+    keys = table["map"].str.split("|", expand=True)
+    label_of = {name: label for label, name in REGIONS.items()}
+    return pd.DataFrame(
+        {
+            "participant_id": subject,
+            "acquisition": keys[1],
+            "recon": keys[0],
+            "inversion": keys[2],
+            "label": table["roi"].map(label_of),
+            "region": table["roi"],
+            "mean_ppm": table["mean"],
+            "voxels": table["n_voxels"],
+        }
+    )
 
 
 def _gre_reference(
