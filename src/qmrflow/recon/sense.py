@@ -47,8 +47,9 @@ Choices
   core alone: for 8 coils at 96 x 96 the two 192 x 192 FFTs (scipy.fft, complex64, zero
   padding pruned) take 2.3 ms on one core and 2.2 ms on two, the whole FINUFFT pair (which
   upsamples 1.25x at this precision) 2.3 ms and 1.3 ms; so the plans are kept, and no kernel is
-  stored per trajectory group. (torch's MKL FFT does the Toeplitz FFTs in 1.3 / 0.8 ms, but
-  importing torch costs ~1.4 s per job and the environment has no GPU to make it worth it.)
+  stored per trajectory group on the CPU path. On a GPU (``device``), where FINUFFT does not
+  run, the same CG runs in torch with the Toeplitz embedding (:mod:`qmrflow.recon.toeplitz`);
+  importing torch costs ~1.4 s per job, so the CPU default stays numpy and FINUFFT.
 - The right-hand sides ``S^H A_t^H W_t y_t`` of all frames are computed up front in batched
   calls (:func:`~qmrflow.recon.gridding.grid_frames`); only the CG runs frame by frame.
 """
@@ -84,6 +85,7 @@ def sense_frames(
     warm_start: bool = True,
     tol: float = 0.0,
     timings: dict[str, float] | None = None,
+    device: str | None = None,
 ) -> np.ndarray:
     """Temporally regularised CG-SENSE of every frame, in order: ``(T, X, Y)`` complex64.
 
@@ -123,6 +125,10 @@ def sense_frames(
     timings
         If given, receives the seconds of the batched right-hand sides (``rhs``) and of the
         frame-by-frame CG (``cg``).
+    device
+        None: the CG runs in numpy with FINUFFT on the CPU. A torch device (e.g. ``"cuda"``):
+        the same CG in torch on that device, the normal operators by Toeplitz embedding
+        (:mod:`qmrflow.recon.toeplitz`).
 
     Returns
     -------
@@ -138,18 +144,83 @@ def sense_frames(
     weights = density if weighting else None
     n_frames = kspace.shape[0]
     maps = np.ascontiguousarray(maps, dtype=np.complex64)
-    maps_conj = np.conj(maps)
-    shape = operator.matrix
 
     started = time.perf_counter()
     rhs = grid_frames(kspace, operator, maps, density=weights, normalise=False)
     rhs_seconds = time.perf_counter() - started
 
-    images = np.empty((n_frames, *shape), dtype=np.complex64)
-    previous = np.zeros(shape, np.complex64) if prior is None else prior.astype(np.complex64)
     first_iterations = (
         3 * int(iterations) if first_frame_iterations is None else int(first_frame_iterations)
     )
+    if device is not None:
+        from qmrflow.recon.toeplitz import sense_frames_toeplitz
+
+        images, total_iterations = sense_frames_toeplitz(
+            rhs,
+            operator,
+            maps,
+            device=device,
+            weights=weights,
+            iterations=int(iterations),
+            lam=lam,
+            lam0=lam0,
+            first_frame_damping=first_frame_damping,
+            first_iterations=first_iterations,
+            prior=prior,
+            warm_start=warm_start,
+            tol=tol,
+        )
+    else:
+        images, total_iterations = _cg_frames(
+            rhs,
+            operator,
+            maps,
+            weights=weights,
+            iterations=int(iterations),
+            lam=lam,
+            lam0=lam0,
+            first_frame_damping=first_frame_damping,
+            first_iterations=first_iterations,
+            prior=prior,
+            warm_start=warm_start,
+            tol=tol,
+        )
+    cg_seconds = time.perf_counter() - started - rhs_seconds
+    if timings is not None:
+        timings.update(rhs=rhs_seconds, cg=cg_seconds)
+    log.info(
+        "SENSE (%s): %d frames, %d CG iterations in all, right-hand sides %.3f s, CG %.3f s",
+        device or "cpu, FINUFFT",
+        n_frames,
+        total_iterations,
+        rhs_seconds,
+        cg_seconds,
+    )
+    return images
+
+
+def _cg_frames(
+    rhs: np.ndarray,
+    operator: BatchedNufft,
+    maps: np.ndarray,
+    *,
+    weights: np.ndarray | None,
+    iterations: int,
+    lam: float,
+    lam0: float,
+    first_frame_damping: float,
+    first_iterations: int,
+    prior: np.ndarray | None,
+    warm_start: bool,
+    tol: float,
+) -> tuple[np.ndarray, int]:
+    """The frame-by-frame CG of :func:`sense_frames` in numpy with FINUFFT's normal operators:
+    complex64 ``(T, X, Y)`` images and the number of iterations run."""
+    n_frames = rhs.shape[0]
+    shape = operator.matrix
+    maps_conj = np.conj(maps)
+    images = np.empty((n_frames, *shape), dtype=np.complex64)
+    previous = np.zeros(shape, np.complex64) if prior is None else prior.astype(np.complex64)
     total_iterations = 0
     for t in range(n_frames):
         lam_t = float(lam) * (float(first_frame_damping) if t == 0 else 1.0)
@@ -190,14 +261,4 @@ def sense_frames(
             total_iterations += 1
         images[t] = x
         previous = x
-    cg_seconds = time.perf_counter() - started - rhs_seconds
-    if timings is not None:
-        timings.update(rhs=rhs_seconds, cg=cg_seconds)
-    log.info(
-        "SENSE: %d frames, %d CG iterations in all, right-hand sides %.3f s, CG %.3f s",
-        n_frames,
-        total_iterations,
-        rhs_seconds,
-        cg_seconds,
-    )
-    return images
+    return images, total_iterations

@@ -21,10 +21,12 @@ and the matrix; nothing is normalised per frame or per series. Image axis 0 (``X
 trajectory component 0 (``kx``), axis 1 (``Y``) along ``ky``, pixel ``X // 2, Y // 2`` at the
 centre of the field of view, exactly as in the simulator.
 
-Device: the reconstruction runs on the CPU (numpy and FINUFFT; FINUFFT's threads via
-``threads``). The per-frame cost is a few small NUFFTs, which one CPU core does faster than real
-time for the demo protocol (``benchmarks/radial_recon.py``); no GPU path is provided (the
-environment's torch is a CPU build and no GPU was available to validate one).
+Device (``device``): by default (``"auto"``) SENSE's frame-by-frame CG runs on a GPU when one
+is present (torch, the normal operators by Toeplitz embedding: :mod:`qmrflow.recon.toeplitz`),
+else on the CPU (numpy and FINUFFT, FINUFFT's threads via ``threads``). The per-frame cost is a
+few small NUFFTs, which one CPU core does faster than real time for the demo protocol
+(``benchmarks/radial_recon.py``). Coil estimation, the right-hand sides and gridding stay on the
+CPU with FINUFFT (batched over frames, they are a small part of the time).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from qmrflow.recon.coils import estimate_coil_maps, time_averaged_images
 from qmrflow.recon.fourier import BatchedNufft, _matrix, radial_dcf
 from qmrflow.recon.gridding import combine_coils, grid_frames
 from qmrflow.recon.sense import sense_frames
+from qmrflow.recon.toeplitz import resolve_device
 
 __all__ = ["ReconResult", "reconstruct_series"]
 
@@ -74,6 +77,9 @@ class ReconResult:
         Seconds per stage: ``operator`` (trajectory grouping), ``density``, ``coils``,
         ``frames`` (all frames); for SENSE also, within ``frames``, ``prior`` (time-averaged
         image), ``rhs`` (batched right-hand sides) and ``cg`` (the frame-by-frame solves).
+    device
+        Where SENSE's CG ran: ``"cpu"`` (numpy and FINUFFT) or ``"torch:<device>"`` (e.g.
+        ``"torch:cuda"``).
     """
 
     frames: np.ndarray
@@ -84,6 +90,7 @@ class ReconResult:
     seconds: float
     frames_per_second: float
     timings: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"
 
     def realtime_factor(self, frame_duration: float) -> float:
         """Acquisition time over processing time (``>= 1``: faster than real time)."""
@@ -134,6 +141,7 @@ def reconstruct_series(
     mask_threshold: float = 0.1,
     eps: float = 1e-4,
     threads: int | None = 1,
+    device: str | None = "auto",
     return_complex: bool = False,
 ) -> ReconResult:
     """Reconstruct every frame of a real-time multi-coil radial series.
@@ -167,6 +175,10 @@ def reconstruct_series(
     eps, threads
         FINUFFT precision and threads (default 1; None: all cores; see
         :class:`~qmrflow.recon.fourier.BatchedNufft` on why not all by default).
+    device
+        SENSE's CG: ``"auto"`` (a GPU when present, else the CPU), ``"cpu"`` or None (numpy and
+        FINUFFT), or a torch device (``"cuda"``; ``"torch-cpu"``: the torch path on the CPU);
+        see :func:`qmrflow.recon.toeplitz.resolve_device`.
     return_complex
         Keep the complex images in the result.
 
@@ -187,6 +199,7 @@ def reconstruct_series(
     n_frames, n_coils = kspace.shape[:2]
     data = kspace.reshape(n_frames, n_coils, -1)
     timings: dict[str, float] = {}
+    cg_device = resolve_device(device) if method == "sense" else None
 
     clock = time.perf_counter()
     operator = BatchedNufft(trajectory, shape, eps=eps, threads=threads)
@@ -244,12 +257,14 @@ def reconstruct_series(
             weighting=weighting,
             warm_start=warm_start,
             timings=timings,
+            device=cg_device,
         )
     timings["frames"] = time.perf_counter() - clock
     seconds = time.perf_counter() - started
     log.info(
-        "%s: %d frames of %d coils, %d x %d, in %.2f s (%.1f frames/s; coils %.2f s)",
+        "%s (%s): %d frames of %d coils, %d x %d, in %.2f s (%.1f frames/s; coils %.2f s)",
         method,
+        cg_device or "cpu",
         n_frames,
         n_coils,
         *shape,
@@ -266,4 +281,5 @@ def reconstruct_series(
         seconds=seconds,
         frames_per_second=n_frames / seconds,
         timings=timings,
+        device="cpu" if cg_device is None else f"torch:{cg_device}",
     )

@@ -56,9 +56,9 @@ def reconstruct_subject(
     outputs
         ``frames`` (``(X, Y, 1, T)`` NIfTI with the frame times in its sidecar) and ``timing``
         (TSV: participant_id, task, method, frames, frame_duration, seconds, frames_per_second,
-        realtime_factor, coil_seconds, device).
+        realtime_factor, coil_seconds, device (``cpu`` or ``torch:cuda``...), host).
     options
-        SENSE settings (``iterations``, ``lam``, ``lam0``; the config's
+        SENSE settings (``iterations``, ``lam``, ``lam0``, ``device``; the config's
         ``reconstruction.sense``); ignored by gridding.
     threads
         FINUFFT threads.
@@ -93,7 +93,8 @@ def reconstruct_subject(
         "frames_per_second": result.frames_per_second,
         "realtime_factor": result.realtime_factor(duration),
         "coil_seconds": result.timings.get("coils", np.nan),
-        "device": platform.node(),
+        "device": result.device,
+        "host": platform.node(),
     }
     logger.info(
         "sub-%s %s %s: %d frames in %.2f s (%.1f frames/s, real-time factor %.2f)",
