@@ -25,7 +25,7 @@ from qmrflow.figures.overlay import save_figure
 from qmrflow.io import read_tsv
 from qmrflow.io.nifti import load_nifti
 
-__all__ = ["plot_qsm_figures"]
+__all__ = ["plot_lesion_closeups", "plot_qsm_figures", "plot_qsm_panels"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,10 @@ def _slice(volume: np.ndarray, z: int) -> np.ndarray:
     return np.rot90(volume[:, :, z])
 
 
-def _panels(inputs: Mapping[str, PathLike], lesion_acq: str, path: PathLike) -> None:
-    """GRE, EPI CR, EPI DLR (and truth) per inversion, one slice."""
+def plot_qsm_panels(inputs: Mapping[str, PathLike], lesion_acq: str) -> Figure:
+    """GRE, EPI CR, EPI DLR (and truth) per inversion, one slice (the ``panels`` figure, of any
+    subject: ``inputs`` holds its ``<recon>_<acq>_<inversion>`` maps, ``cr_gre_mask`` and,
+    demo, ``truth``)."""
     columns = [("GRE CR", "cr", "gre"), (f"{lesion_acq} CR", "cr", lesion_acq)]
     columns.append((f"{lesion_acq} DLR", "dlr", lesion_acq))
     truth = load_nifti(inputs["truth"], ndim=3).data if "truth" in inputs else None
@@ -66,11 +68,12 @@ def _panels(inputs: Mapping[str, PathLike], lesion_acq: str, path: PathLike) -> 
         ax.set_axis_off()
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.6, label="susceptibility (ppm)")
-    save_figure(fig, path)
+    return fig
 
 
-def _lesions(inputs: Mapping[str, PathLike], lesion_acq: str, path: PathLike) -> None:
-    """Close-ups of the largest lesions, CR beside DLR (TV)."""
+def plot_lesion_closeups(inputs: Mapping[str, PathLike], lesion_acq: str) -> Figure:
+    """Close-ups of the largest lesions, CR beside DLR (TV) (the ``lesions`` figure, of any
+    subject: ``inputs`` holds its ``lesions`` labels and ``<recon>_<acq>_tv`` maps)."""
     labels = np.rint(load_nifti(inputs["lesions"], ndim=3, dtype=None).data).astype(int)
     maps = {r: load_nifti(inputs[f"{r}_{lesion_acq}_tv"], ndim=3).data for r in ("cr", "dlr")}
     sizes = np.bincount(labels.ravel())
@@ -93,7 +96,7 @@ def _lesions(inputs: Mapping[str, PathLike], lesion_acq: str, path: PathLike) ->
             ax.set_title(f"lesion {lesion} {recon.upper()}", fontsize=8)
     for ax in axes.ravel():
         ax.set_axis_off()
-    save_figure(fig, path)
+    return fig
 
 
 def _agreement(rois: pd.DataFrame, path: PathLike) -> None:
@@ -162,7 +165,7 @@ def plot_qsm_figures(
     (``<recon>_<acq>_<inversion>``, ``<recon>_<acq>_mask``), its ``lesions`` labels and (demo)
     ``truth``. ``outputs``: ``panels``, ``lesions``, ``agreement``, ``ratings``.
     """
-    _panels(inputs, lesion_acquisition, outputs["panels"])
-    _lesions(inputs, lesion_acquisition, outputs["lesions"])
+    save_figure(plot_qsm_panels(inputs, lesion_acquisition), outputs["panels"])
+    save_figure(plot_lesion_closeups(inputs, lesion_acquisition), outputs["lesions"])
     _agreement(read_tsv(inputs["table_rois"]), outputs["agreement"])
     _ratings(read_tsv(inputs["table_ratings"]), outputs["ratings"])
