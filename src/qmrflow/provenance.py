@@ -22,10 +22,17 @@ def config_hash(section: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine a result (for metadata records)."""
+def package_versions(names: Sequence[str] = _VERSIONED) -> dict[str, str]:
+    """Versions of the packages that determine a result (for metadata records).
+
+    Parameters
+    ----------
+    names
+        Distribution names as installed (``importlib.metadata``); Python's own version is
+        always first. A package that is not installed is recorded as ``"not installed"``.
+    """
     versions = {"python": platform.python_version()}
-    for name in _VERSIONED:
+    for name in names:
         try:
             versions[name] = version(name)
         except PackageNotFoundError:

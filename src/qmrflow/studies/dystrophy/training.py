@@ -131,6 +131,7 @@ def train_architecture(
         device=device,
         architecture=architecture,
         description=describe(architecture).description,
+        cam=describe(architecture).cam,
         input_shape=list(x_train.shape[1:]),
         train_config=dict(config.__dict__),
         n_train_images=len(y_train),
