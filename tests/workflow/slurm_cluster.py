@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .debian import PackagesUnavailable, apt_install
+
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("munge", "slurmctld", "slurmd", "slurm-client", "slurmdbd", "mariadb-server")
@@ -46,25 +48,10 @@ class ClusterUnavailable(RuntimeError):
 
 def install() -> None:
     """Install the SLURM, munge and MariaDB packages with apt when any daemon is missing."""
-    if all(shutil.which(name) for name in BINARIES):
-        return
-    if os.geteuid() != 0:
-        raise ClusterUnavailable("installing SLURM needs root (apt-get)")
-    if shutil.which("apt-get") is None:
-        raise ClusterUnavailable("SLURM is not installed and there is no apt-get to install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
-    ):
-        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        if result.returncode != 0:
-            raise ClusterUnavailable(
-                f"{' '.join(command)} failed ({result.returncode}): {result.stderr[-2000:]}"
-            )
-    missing = [name for name in BINARIES if shutil.which(name) is None]
-    if missing:
-        raise ClusterUnavailable(f"installed {PACKAGES} but still missing {missing}")
+    try:
+        apt_install(PACKAGES, BINARIES, "SLURM")
+    except PackagesUnavailable as error:
+        raise ClusterUnavailable(str(error)) from error
 
 
 def _free_port() -> int:
@@ -476,7 +463,8 @@ StorageLoc=slurm_acct_db
         ]
 
 
-if __name__ == "__main__":  # manual use: python tests/workflow/slurm_cluster.py <root>
+# Manual use, from the repository root: python -m tests.workflow.slurm_cluster <root>
+if __name__ == "__main__":
     import sys
 
     logging.basicConfig(level=logging.INFO)
