@@ -65,6 +65,11 @@ class InputDataError(QmrflowError):
         super().__init__(": ".join([*parts, message]))
 
 
+class MissingInputsError(QmrflowError):
+    """Subjects of a user's dataset lack required input files (config ``missing_inputs:
+    stop``); the message holds the table of study, subject, input and file expected."""
+
+
 class ModelError(QmrflowError):
     """A model checkpoint is corrupt, does not match its recorded checksum, or is misused.
 

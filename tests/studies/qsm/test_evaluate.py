@@ -118,8 +118,11 @@ def test_the_group_tables_hold_the_tests_the_regressions_and_the_paper(tmp_path)
             path = tmp_path / f"{s}_{key}.tsv"
             write_tsv(table, path)
             inputs[key].append(path)
+    # a test subject left out (missing_inputs: skip): in the tables of the user, not measured
+    write_tsv(pd.DataFrame(_ratings("e")), tmp_path / "e_ratings.tsv")
+    inputs["ratings"].append(tmp_path / "e_ratings.tsv")
     participants = tmp_path / "participants.tsv"
-    write_tsv(pd.DataFrame({"participant_id": SUBJECTS, "split": "test"}), participants)
+    write_tsv(pd.DataFrame({"participant_id": [*SUBJECTS, "e"], "split": "test"}), participants)
     names = ("statistics", "ratings", "lesions", "rois", "agreement", "accuracy", "timing")
     outputs = {k: tmp_path / "group" / f"{k}.tsv" for k in (*names, "paper_comparison")}
     evaluate_qsm(inputs=inputs, participants=participants, outputs=outputs)
@@ -137,6 +140,7 @@ def test_the_group_tables_hold_the_tests_the_regressions_and_the_paper(tmp_path)
     assert float(dlr["value"].iloc[0]) < 0  # DLR's error is lower
     accuracy = read_tsv(outputs["accuracy"])
     assert set(accuracy["subjects"]) == {4}
+    assert set(read_tsv(outputs["ratings"])["participant_id"]) == set(SUBJECTS)
     timing = read_tsv(outputs["timing"])
     ratio = timing[(timing["recon"] == "dlr") & (timing["stage"] == "reconstruction")][
         "ratio_to_cr"

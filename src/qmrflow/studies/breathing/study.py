@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from qmrflow.config import check_study_splits
-from qmrflow.workflow.layout import StudySpec, with_id_prefix
+from qmrflow.workflow.layout import StudyLayout, StudySpec, with_id_prefix
+from qmrflow.workflow.missing import SUBJECT, RequiredInput
 
 #: The reconstructions compared, baseline first (:mod:`.reconstruct`).
 METHODS: tuple[str, ...] = ("gridding", "sense")
@@ -30,6 +32,39 @@ def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
 
 def _models(study: Mapping[str, Any]) -> list[str]:
     return list(MODELS)
+
+
+def _required_inputs(layout: StudyLayout, split: str) -> list[RequiredInput]:
+    """Every task's raw k-space; for a test subject also its inversion-recovery images and the
+    diaphragm ROI of the T1 slice, for a training subject its lung labels per task."""
+    test = split == "test"
+    if not test and not layout.models_to_train:
+        return []
+    required = [
+        RequiredInput.files(
+            f"k-space task-{task}",
+            layout.dataset_file("kspace", ".h5", sub=SUBJECT, task=task, datatype="rtmri"),
+        )
+        for task in TASKS
+    ]
+    if test:
+        anat = Path(layout.dataset_file("IRT1", sub=SUBJECT, inv=1)).parent
+        roi = layout.dataset_derivative("labels", "mask", sub=SUBJECT, desc="diaphragm")
+        required += [
+            RequiredInput.files("IRT1 images", anat / f"sub-{SUBJECT}_inv-*_IRT1.nii.gz"),
+            RequiredInput.files("diaphragm ROI", roi),
+        ]
+    else:
+        required += [
+            RequiredInput.files(
+                f"lung labels task-{task}",
+                layout.dataset_derivative(
+                    "labels", "dseg", sub=SUBJECT, task=task, desc="lungs", datatype="rtmri"
+                ),
+            )
+            for task in TASKS
+        ]
+    return required
 
 
 STUDY = StudySpec(
@@ -61,4 +96,5 @@ STUDY = StudySpec(
         "derivatives": ("figures", "rtmri", "*.tsv"),
     },
     demo_derivatives=("truth", "labels"),
+    required_inputs=_required_inputs,
 )

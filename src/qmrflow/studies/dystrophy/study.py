@@ -10,7 +10,8 @@ import pandas as pd
 
 from qmrflow.config import check_splits_present, check_training_splits
 from qmrflow.studies.dystrophy.diagnoses import POSITIVE_DIAGNOSES
-from qmrflow.workflow.layout import StudySpec, with_id_prefix
+from qmrflow.workflow.layout import StudyLayout, StudySpec, with_id_prefix
+from qmrflow.workflow.missing import SUBJECT, RequiredInput
 
 
 def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
@@ -29,6 +30,23 @@ def _check_participants(table: pd.DataFrame, training: bool, file: Path) -> None
     if training:
         check_training_splits(table, positive=POSITIVE_DIAGNOSES, file=file)
     check_splits_present(table, splits=("test",), file=file)
+
+
+def _required_inputs(layout: StudyLayout, split: str) -> list[RequiredInput]:
+    """A subject's images, when it is tested or trained on: its T1w stack, 2D slice files
+    (qmrflow's older form) or a DICOM series (rules/dystrophy/inputs.smk finds them)."""
+    if split != "test" and not layout.models_to_train:
+        return []
+    anat = Path(layout.dataset_file("T1w", sub=SUBJECT)).parent
+    return [
+        RequiredInput.one_of(
+            "T1w images",
+            [anat / f"sub-{SUBJECT}_T1w.nii*"],
+            [anat / f"sub-{SUBJECT}_slice-*_T1w.nii*"],
+            [f"{layout.root}/sourcedata/sub-{SUBJECT}/"],
+            [f"{anat.parent}/dicom/"],
+        )
+    ]
 
 
 STUDY = StudySpec(
@@ -64,4 +82,5 @@ STUDY = StudySpec(
         ),
     },
     demo_derivatives=("truth",),
+    required_inputs=_required_inputs,
 )

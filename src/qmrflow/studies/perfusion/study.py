@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 
 from qmrflow.config import check_study_splits
-from qmrflow.workflow.layout import StudySpec, with_id_prefix
+from qmrflow.io.bids import sidecar_path
+from qmrflow.workflow.layout import StudyLayout, StudySpec, with_id_prefix
+from qmrflow.workflow.missing import SUBJECT, RequiredInput
 
 #: The alignments compared, in the order of the tables: none, iterative, DL.
 METHODS: tuple[str, ...] = ("none", "iterative", "dl")
@@ -27,6 +29,32 @@ def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
 
 def _models(study: Mapping[str, Any]) -> list[str]:
     return list(MODELS)
+
+
+def _required_inputs(layout: StudyLayout, split: str) -> list[RequiredInput]:
+    """A test subject's stress and AIF series with their sidecars (frame times) and PD images;
+    a training subject's stress series, and its labels per frame when the U-Net is trained."""
+
+    def series(acq: str, suffix: str = "perf") -> str:
+        return layout.dataset_file(suffix, sub=SUBJECT, acq=acq, datatype="perf")
+
+    def with_sidecar(acq: str) -> RequiredInput:
+        return RequiredInput.files(f"{acq} series", series(acq), sidecar_path(series(acq)))
+
+    if split == "test":
+        return [
+            with_sidecar("stress"),
+            with_sidecar("aif"),
+            *(RequiredInput.files(f"{acq} PD", series(acq, "PD")) for acq in ("stress", "aif")),
+        ]
+    training = set(layout.models_to_train)
+    required = [with_sidecar("stress")] if training else []
+    if "segmentation" in training:
+        labels = layout.dataset_derivative(
+            "labels", "dseg", sub=SUBJECT, acq="stress", desc="frames", datatype="perf"
+        )
+        required.append(RequiredInput.files("stress labels", labels))
+    return required
 
 
 STUDY = StudySpec(
@@ -83,4 +111,5 @@ STUDY = StudySpec(
         ),
     },
     demo_derivatives=("truth", "labels"),
+    required_inputs=_required_inputs,
 )

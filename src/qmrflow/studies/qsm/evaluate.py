@@ -165,6 +165,9 @@ def evaluate_qsm(
     test = set(read_tsv(participants).query("split == 'test'")["participant_id"].astype(str))
     lesions = _read(inputs["lesions"])
     rois = _read(inputs["rois"])
+    # Only the subjects measured here: a test subject left out for lacking an input (config
+    # missing_inputs: skip) is in the participants table but has no tables, nor ratings here.
+    test &= set(rois["participant_id"].astype(str))
     agreement = _read(inputs["agreement"])
     accuracy = _read(inputs.get("accuracy", []))
     ratings = pd.concat(

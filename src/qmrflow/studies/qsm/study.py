@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 
 from qmrflow.config import check_study_splits
-from qmrflow.workflow.layout import StudySpec, with_id_prefix
+from qmrflow.workflow.layout import StudyLayout, StudySpec, with_id_prefix
+from qmrflow.workflow.missing import SUBJECT, RequiredInput
 
 #: The acquisitions of every subject: the reference GRE, then 2- and 1-average 3D-EPI.
 ACQUISITIONS: tuple[str, ...] = ("gre", "epi2avg", "epi1avg")
@@ -20,6 +21,8 @@ RECONS: tuple[str, ...] = ("cr", "dlr")
 INVERSIONS: tuple[str, ...] = ("tkd", "tv")
 #: The network the study trains (or applies, when given in the config).
 MODELS: tuple[str, ...] = ("reconstruction",)
+#: The parts of a user's MEGRE images, one file per echo each.
+PARTS: tuple[str, ...] = ("mag", "phase")
 
 
 def acquisitions_of(recon: str) -> tuple[str, ...]:
@@ -37,6 +40,36 @@ def _demo_participants(demo: Mapping[str, Any]) -> pd.DataFrame:
 
 def _models(study: Mapping[str, Any]) -> list[str]:
     return list(MODELS)
+
+
+def _required_inputs(layout: StudyLayout, split: str) -> list[RequiredInput]:
+    """Every acquisition as raw k-space or as MEGRE magnitude and phase images; for a test
+    subject also its FLAIR, lesion labels and tissue labels (the reference region)."""
+    from qmrflow.studies.qsm.simulate.files import subject_paths
+
+    test = split == "test"
+    if not test and not layout.models_to_train:
+        return []
+    paths = subject_paths(layout.root, SUBJECT)
+    anat = paths["flair"].parent
+    required = [
+        RequiredInput.one_of(
+            f"acq-{acq}",
+            [paths[f"kspace_{acq}"]],
+            [anat / f"sub-{SUBJECT}_acq-{acq}_echo-*_part-{part}_MEGRE.nii*" for part in PARTS],
+        )
+        for acq in ACQUISITIONS
+    ]
+    if test:
+        required += [
+            RequiredInput.files(kind, paths[key])
+            for kind, key in (
+                ("FLAIR", "flair"),
+                ("lesion labels", "lesions"),
+                ("tissue labels", "aseg"),
+            )
+        ]
+    return required
 
 
 STUDY = StudySpec(
@@ -69,4 +102,5 @@ STUDY = StudySpec(
         "derivatives": ("*_MEGRE.*", "*_Chimap.*", "*.tsv"),
     },
     demo_derivatives=("truth", "labels"),
+    required_inputs=_required_inputs,
 )

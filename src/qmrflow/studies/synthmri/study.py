@@ -9,7 +9,9 @@ import pandas as pd
 
 from qmrflow.config import check_study_splits
 from qmrflow.errors import ConfigError
-from qmrflow.workflow.layout import StudySpec, with_id_prefix
+from qmrflow.io.bids import sidecar_path
+from qmrflow.workflow.layout import StudyLayout, StudySpec, with_id_prefix
+from qmrflow.workflow.missing import SUBJECT, RequiredInput
 
 #: The quantitative maps of every method, in the order of the tables.
 MAPS: tuple[str, ...] = ("T1map", "T2map", "PDmap")
@@ -39,6 +41,18 @@ def _check_config(study: Mapping[str, Any], configfile: str | None) -> None:
             file=configfile,
             location="synthmri.demo.fast_phase_fraction",
         )
+
+
+def _required_inputs(layout: StudyLayout, split: str) -> list[RequiredInput]:
+    """A subject's routine and fast MDME images with their sidecars (the fit reads the
+    timing there), when it is tested or trained on; the labels are optional."""
+    if split != "test" and not layout.models_to_train:
+        return []
+    required = []
+    for acq in ("routine", "fast"):
+        image = layout.dataset_file("MDME", sub=SUBJECT, acq=acq)
+        required.append(RequiredInput.files(f"MDME acq-{acq}", image, sidecar_path(image)))
+    return required
 
 
 STUDY = StudySpec(
@@ -79,4 +93,5 @@ STUDY = StudySpec(
         ),
     },
     demo_derivatives=("truth", "labels"),
+    required_inputs=_required_inputs,
 )
