@@ -165,13 +165,18 @@ rule evaluate_breathing:
         quality=breathing_test_tables("quality") if BREATHING_LAYOUT.demo else [],
         participants=BREATHING_LAYOUT.participants_file,
     output:
-        **{k: v for k, v in BREATHING_LAYOUT.tables().items() if k != "qc_index"},
+        **report_outputs(
+            BREATHING_LAYOUT,
+            {k: v for k, v in BREATHING_LAYOUT.tables().items() if k != "qc_index"},
+            "tables",
+        ),
     log:
         f"{LOGS}/evaluate_breathing/evaluate_breathing.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         confidence=BREATHING["confidence"],
+        test_subjects=BREATHING_LAYOUT.subjects("test"),
     script:
         "scripts/evaluate_breathing.py"
 
@@ -190,13 +195,14 @@ rule plot_breathing_figures:
         ],
         participants=BREATHING_LAYOUT.participants_file,
     output:
-        **BREATHING_LAYOUT.figures(),
+        **report_outputs(BREATHING_LAYOUT, BREATHING_LAYOUT.figures(), "figures"),
     log:
         f"{LOGS}/plot_breathing_figures/plot_breathing_figures.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         methods=BREATHING_METHODS,
+        test_subjects=BREATHING_LAYOUT.subjects("test"),
     script:
         "scripts/plot_breathing_figures.py"
 

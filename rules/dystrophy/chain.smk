@@ -96,12 +96,13 @@ rule evaluate_dystrophy:
         ratings=dystrophy_ratings(),
         metadata=dystrophy_model_metadata(),
     output:
-        **DYSTROPHY_LAYOUT.tables(),
+        **report_outputs(DYSTROPHY_LAYOUT, DYSTROPHY_LAYOUT.tables(), "tables"),
     log:
         f"{LOGS}/evaluate_dystrophy/evaluate_dystrophy.log",
     conda:
         "../../envs/imaging.yaml"
     params:
+        test_subjects=DYSTROPHY_LAYOUT.subjects("test"),
         architectures=DYSTROPHY_ARCHITECTURES,
         primary=DYSTROPHY_PRIMARY,
         threshold=DYSTROPHY["threshold"],
@@ -117,12 +118,13 @@ rule plot_dystrophy_figures:
         cams=dystrophy_files("cam", "test"),
         histories=dystrophy_histories(),
     output:
-        **DYSTROPHY_LAYOUT.figures(),
+        **report_outputs(DYSTROPHY_LAYOUT, DYSTROPHY_LAYOUT.figures(), "figures"),
     log:
         f"{LOGS}/plot_dystrophy_figures/plot_dystrophy_figures.log",
     conda:
         "../../envs/imaging.yaml"
     params:
+        test_subjects=DYSTROPHY_LAYOUT.subjects("test"),
         architectures=DYSTROPHY_ARCHITECTURES,
     script:
         "scripts/plot_dystrophy_figures.py"

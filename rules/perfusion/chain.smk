@@ -181,13 +181,18 @@ rule evaluate_perfusion:
         segments=perfusion_test_files("segments"),
         quality=perfusion_test_files("quality"),
     output:
-        **{k: v for k, v in PERFUSION_LAYOUT.tables().items() if k != "qc_index"},
+        **report_outputs(
+            PERFUSION_LAYOUT,
+            {k: v for k, v in PERFUSION_LAYOUT.tables().items() if k != "qc_index"},
+            "tables",
+        ),
     log:
         f"{LOGS}/evaluate_perfusion/evaluate_perfusion.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         confidence=PERFUSION["confidence"],
+        test_subjects=PERFUSION_LAYOUT.subjects("test"),
     script:
         "scripts/evaluate_perfusion.py"
 
@@ -202,13 +207,14 @@ rule plot_perfusion_figures:
             for m in PERFUSION_METHODS
         ],
     output:
-        **PERFUSION_LAYOUT.figures(),
+        **report_outputs(PERFUSION_LAYOUT, PERFUSION_LAYOUT.figures(), "figures"),
     log:
         f"{LOGS}/plot_perfusion_figures/plot_perfusion_figures.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         example_subject=perfusion_example_subject(),
+        test_subjects=PERFUSION_LAYOUT.subjects("test"),
     script:
         "scripts/plot_perfusion_figures.py"
 

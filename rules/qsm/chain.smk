@@ -154,13 +154,14 @@ rule evaluate_qsm:
         ratings=qsm_ratings_inputs(),
         participants=QSM_LAYOUT.participants_file,
     output:
-        **QSM_LAYOUT.tables(),
+        **report_outputs(QSM_LAYOUT, QSM_LAYOUT.tables(), "tables"),
     log:
         f"{LOGS}/evaluate_qsm/evaluate_qsm.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         confidence=QSM["confidence"],
+        test_subjects=QSM_LAYOUT.subjects("test"),
     script:
         "scripts/evaluate_qsm.py"
 
@@ -169,12 +170,13 @@ rule plot_qsm_figures:
     input:
         unpack(qsm_figure_inputs),
     output:
-        **QSM_LAYOUT.figures(),
+        **report_outputs(QSM_LAYOUT, QSM_LAYOUT.figures(), "figures"),
     log:
         f"{LOGS}/plot_qsm_figures/plot_qsm_figures.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         lesion_acquisition=QSM_LESION_ACQ,
+        test_subjects=QSM_LAYOUT.subjects("test"),
     script:
         "scripts/plot_qsm_figures.py"

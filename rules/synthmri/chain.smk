@@ -107,13 +107,14 @@ rule evaluate_synthmri:
         rois=synthmri_test_files("rois"),
         quality=synthmri_test_files("quality"),
     output:
-        **SYNTHMRI_LAYOUT.tables(),
+        **report_outputs(SYNTHMRI_LAYOUT, SYNTHMRI_LAYOUT.tables(), "tables"),
     log:
         f"{LOGS}/evaluate_synthmri/evaluate_synthmri.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         confidence=SYNTHMRI["confidence"],
+        test_subjects=SYNTHMRI_LAYOUT.subjects("test"),
     script:
         "scripts/evaluate_synthmri.py"
 
@@ -125,12 +126,13 @@ rule plot_synthmri_figures:
         quality=SYNTHMRI_LAYOUT.tables()["quality"],
         statistics=SYNTHMRI_LAYOUT.tables()["statistics"],
     output:
-        **SYNTHMRI_LAYOUT.figures(),
+        **report_outputs(SYNTHMRI_LAYOUT, SYNTHMRI_LAYOUT.figures(), "figures"),
     log:
         f"{LOGS}/plot_synthmri_figures/plot_synthmri_figures.log",
     conda:
         "../../envs/imaging.yaml"
     params:
         example_subject=synthmri_example_subject(),
+        test_subjects=SYNTHMRI_LAYOUT.subjects("test"),
     script:
         "scripts/plot_synthmri_figures.py"

@@ -41,6 +41,9 @@ class StudyCase:
     breakage: Callable[[Path, str], Breakage]  #: break one subject's input (dataset root, subject)
     bad_config: tuple[dict, str]  #: a bad value of the study's section and the error's key
     first_log: str  #: the log of a subject's first job, relative to results/logs, with {subject}
+    #: a change of the study's section and the one rule whose params it changes (a group rule;
+    #: besides the rules that record the whole section, e.g. describe_derivatives)
+    parameter: tuple[dict, str]
 
     def tiny(self, **demo) -> dict:
         """The whole tiny configuration, with demo settings overridden."""
@@ -86,15 +89,21 @@ DYSTROPHY = StudyCase(
         "roi": {"out_shape": [64, 32]},
         "model": {"architectures": ["resnet10-lite"], "epochs": 2, "batch_size": 8},
     },
-    subject_rules=frozenset({"localise_dystrophy_roi", "classify_dystrophy_subject"}),
-    group_rules=frozenset({"evaluate_dystrophy", "plot_dystrophy_figures"}),
+    subject_rules=frozenset(
+        {"localise_dystrophy_roi", "classify_dystrophy_subject", "write_qc_page"}
+    ),
+    group_rules=frozenset({"evaluate_dystrophy", "plot_dystrophy_figures", "index_qc_pages"}),
     train_rules=frozenset({"train_dystrophy_classifier"}),
-    subject_outputs=("results/dystrophy/sub-{subject}/sub-{subject}_probabilities.tsv",),
+    subject_outputs=(
+        "results/dystrophy/sub-{subject}/sub-{subject}_probabilities.tsv",
+        "results/qc/dystrophy/sub-{subject}.html",
+    ),
     demo_rule="simulate_dystrophy_subject",
     change=_dystrophy_change,
     breakage=_dystrophy_break,
     bad_config=({"model": {"epochs": -3}}, "dystrophy.model.epochs"),
     first_log="localise_dystrophy_roi/sub-{subject}.log",
+    parameter=({"confidence": 0.9}, "evaluate_dystrophy"),
 )
 
 
@@ -134,16 +143,25 @@ SYNTHMRI = StudyCase(
         },
     },
     subject_rules=frozenset(
-        {"fit_synthmri_maps", "superresolve_synthmri_subject", "measure_synthmri_subject"}
+        {
+            "fit_synthmri_maps",
+            "superresolve_synthmri_subject",
+            "measure_synthmri_subject",
+            "write_qc_page",
+        }
     ),
-    group_rules=frozenset({"evaluate_synthmri", "plot_synthmri_figures"}),
+    group_rules=frozenset({"evaluate_synthmri", "plot_synthmri_figures", "index_qc_pages"}),
     train_rules=frozenset({"train_synthmri_superresolution"}),
-    subject_outputs=("results/synthmri/sub-{subject}/sub-{subject}_rois.tsv",),
+    subject_outputs=(
+        "results/synthmri/sub-{subject}/sub-{subject}_rois.tsv",
+        "results/qc/synthmri/sub-{subject}.html",
+    ),
     demo_rule="simulate_synthmri_subject",
     change=_synthmri_change,
     breakage=_synthmri_break,
     bad_config=({"model": {"adversarial_weight": -1}}, "synthmri.model.adversarial_weight"),
     first_log="fit_synthmri_maps/sub-{subject}_acq-routine.log",
+    parameter=({"confidence": 0.9}, "evaluate_synthmri"),
 )
 
 
@@ -187,11 +205,17 @@ PERFUSION = StudyCase(
             "segment_perfusion_subject",
             "measure_perfusion_subject",
             "plot_perfusion_subject",
+            "write_qc_page",
         }
     ),
-    group_rules=frozenset({"evaluate_perfusion", "plot_perfusion_figures", "index_perfusion_qc"}),
+    group_rules=frozenset(
+        {"evaluate_perfusion", "plot_perfusion_figures", "index_perfusion_qc", "index_qc_pages"}
+    ),
     train_rules=frozenset({"train_perfusion_registration", "train_perfusion_segmentation"}),
-    subject_outputs=("results/perfusion/sub-{subject}/sub-{subject}_desc-dl_segments.tsv",),
+    subject_outputs=(
+        "results/perfusion/sub-{subject}/sub-{subject}_desc-dl_segments.tsv",
+        "results/qc/perfusion/sub-{subject}.html",
+    ),
     demo_rule="simulate_perfusion_subject",
     change=_perfusion_change,
     breakage=_perfusion_break,
@@ -200,6 +224,7 @@ PERFUSION = StudyCase(
         "perfusion.model.registration.epochs",
     ),
     first_log="correct_perfusion_motion/sub-{subject}_desc-none.log",
+    parameter=({"confidence": 0.9}, "evaluate_perfusion"),
 )
 
 
@@ -264,13 +289,17 @@ BREATHING = StudyCase(
             "segment_breathing_subject",
             "measure_breathing_subject",
             "plot_breathing_subject",
+            "write_qc_page",
         }
     ),
-    group_rules=frozenset({"evaluate_breathing", "plot_breathing_figures", "index_breathing_qc"}),
+    group_rules=frozenset(
+        {"evaluate_breathing", "plot_breathing_figures", "index_breathing_qc", "index_qc_pages"}
+    ),
     train_rules=frozenset({"train_breathing_segmentation"}),
     subject_outputs=(
         "results/breathing/sub-{subject}/sub-{subject}_rec-sense_measures.tsv",
         "results/breathing/sub-{subject}/sub-{subject}_rec-gridding_measures.tsv",
+        "results/qc/breathing/sub-{subject}.html",
     ),
     demo_rule="simulate_breathing_subject",
     change=_breathing_change,
@@ -280,6 +309,7 @@ BREATHING = StudyCase(
         "breathing.reconstruction.sense.iterations",
     ),
     first_log="reconstruct_breathing_subject/sub-{subject}.log",
+    parameter=({"confidence": 0.9}, "evaluate_breathing"),
 )
 
 
@@ -342,16 +372,21 @@ QSM = StudyCase(
             "compute_qsm_dlr",
             "measure_qsm_subject",
             "rate_qsm_lesions",
+            "write_qc_page",
         }
     ),
-    group_rules=frozenset({"evaluate_qsm", "plot_qsm_figures"}),
+    group_rules=frozenset({"evaluate_qsm", "plot_qsm_figures", "index_qc_pages"}),
     train_rules=frozenset({"train_qsm_reconstruction"}),
-    subject_outputs=("results/qsm/sub-{subject}/sub-{subject}_lesions.tsv",),
+    subject_outputs=(
+        "results/qsm/sub-{subject}/sub-{subject}_lesions.tsv",
+        "results/qc/qsm/sub-{subject}.html",
+    ),
     demo_rule="simulate_qsm_subject",
     change=_qsm_change,
     breakage=_qsm_break,
     bad_config=({"qsm": {"tv_iterations": 0}}, "qsm.qsm.tv_iterations"),
     first_log="reconstruct_qsm_subject/sub-{subject}.log",
+    parameter=({"confidence": 0.9}, "evaluate_qsm"),
 )
 
 

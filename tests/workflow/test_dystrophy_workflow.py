@@ -202,12 +202,13 @@ def test_bad_subjects_fail_alone_with_clear_errors(tmp_path):
             dicom = tmp_path / f"dataset/sourcedata/sub-{subject}/series1"
             dicom.mkdir(parents=True)
             (dicom / "IM0001.dcm").write_bytes(b"not a dicom file" * 20)
-        elif kind == "missing":  # listed in participants.tsv, no folder: never stops planning
-            shutil.rmtree(anat.parent)
+        elif kind == "missing":  # listed in participants.tsv, no folder: named as a target
+            shutil.rmtree(anat.parent)  # (left out of the rest by missing_inputs: skip)
         else:
             _corrupt(target, kind)
     config = copy.deepcopy(TINY)
     config["dystrophy"]["dataset"] = str(tmp_path / "dataset")
+    config["missing_inputs"] = "skip"
     targets = [f"results/dystrophy/sub-{s}/anat/sub-{s}_roi.tsv" for s in subjects]
     result = run_snakemake(tmp_path, config, "--keep-going", *targets, check=False)
     assert result.returncode != 0

@@ -68,6 +68,8 @@ def test_demo_folders_targets_and_splits(tmp_path):
     assert layout.targets() == [
         f"{results}/toy/group/statistics.tsv",
         f"{results}/toy/group/figures/curve.png",
+        f"{results}/toy/group/methods.md",
+        f"{results}/toy/group/methods.html",
         f"{results}/toy/dataset_description.json",
         *layout.demo_dataset_files().values(),
     ]

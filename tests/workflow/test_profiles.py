@@ -84,6 +84,8 @@ def test_every_submitted_rule_has_a_class_and_cheap_rules_run_locally(slurm_jobs
         "evaluate_qsm",
         "plot_qsm_figures",
         "describe_derivatives",
+        "index_qc_pages",
+        "write_methods",
     }
     planned = {job["rule"] for job in slurm_jobs}
     assert local <= planned

@@ -39,6 +39,7 @@ LOCAL_RULES = {
     "evaluate_dystrophy",
     "plot_dystrophy_figures",
     "describe_derivatives",
+    "index_qc_pages",
 }
 SUBJECT_GROUP = "rule_subject_"  # the comment the plugin gives a subject's grouped CPU chain
 CHAIN_DONE = "(Rule: localise_dystrophy_roi)"  # Snakemake's record of a finished chain
@@ -371,8 +372,9 @@ def test_results_equal_a_local_run(scenario, dystrophy_demo_run):
         if not path.is_file() or relative.parts[0] in ("logs", "benchmarks"):
             continue
         assert (ours / relative).is_file(), relative
-        if path.suffix in (".png", ".json") or path.name == "history.tsv":
-            continue  # figures, and sidecars and training histories that record times
+        if path.suffix in (".png", ".json", ".html") or path.name == "history.tsv":
+            continue  # figures (and the QC pages that embed them), sidecars and training
+            # histories that record times
         numbers = path.name.endswith((".tsv", ".nii.gz", ".pt"))
         if relative.parts[0] == "demo" or "roi" in path.name or not numbers:
             assert (ours / relative).read_bytes() == path.read_bytes(), relative

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from qmrflow.config import load_schema, read_participants
 from qmrflow.errors import ConfigError
 from qmrflow.io.bids import bids_path
+
+if TYPE_CHECKING:
+    from qmrflow.workflow.missing import RequiredInput
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,12 @@ class StudySpec:
     demo_derivatives
         The derivative datasets the demo simulation writes beside its raw dataset
         (``<root>/derivatives/<pipeline>``), each described as a BIDS derivative dataset.
+    required_inputs
+        ``(layout, split)`` -> the input files the jobs of a subject of that split read in a
+        user's dataset, given the models the study trains: by kind, with the forms the study
+        accepts (:class:`~qmrflow.workflow.missing.RequiredInput`), the participant label in
+        the names as :data:`~qmrflow.workflow.missing.SUBJECT`. Looked for at start-up
+        (:func:`~qmrflow.workflow.missing.check_missing_inputs`), before any job.
     """
 
     name: str
@@ -87,6 +96,7 @@ class StudySpec:
     check_config: Callable[[Config, str | None], None] | None = None
     bids_ignore: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     demo_derivatives: tuple[str, ...] = ("truth",)
+    required_inputs: Callable[[StudyLayout, str], Sequence[RequiredInput]] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,8 @@ class StudyLayout:
     config: Config
     schemas: Path
     configfile: str | None = None
+    #: Subjects of the participants table left out of the study (:meth:`leave_out`).
+    left_out: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         if self.spec.check_config is not None:
@@ -211,6 +223,40 @@ class StudyLayout:
         except KeyError:
             raise KeyError(f"sub-{subject} is not in {self.participants_file}") from None
 
+    def leave_out(self, subjects: Collection[str]) -> None:
+        """Leave subjects of a user's table out of the study: out of its splits, and so of its
+        targets, its training and its group statistics (every rule lists subjects through
+        :meth:`subjects`). Used for the subjects that lack a required input
+        (config ``missing_inputs: skip``). Must be called before the study's rules are read.
+
+        Raises
+        ------
+        ConfigError
+            The subjects left make a table the study cannot run (its ``check_participants``:
+            e.g. no test subject, or a training split without both classes).
+        KeyError
+            A subject is not in the participants table.
+        """
+        drop = set(subjects)
+        unknown = sorted(drop - set(self.rows))
+        if unknown:
+            raise KeyError(f"sub-{unknown[0]} is not in {self.participants_file}")
+        table = self.participants
+        kept = table[~table["participant_id"].isin(drop)].reset_index(drop=True)
+        if self.spec.check_participants is not None:
+            try:
+                self.spec.check_participants(
+                    kept, bool(self.models_to_train), Path(self.participants_file)
+                )
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{exc} (once the {len(drop)} subject(s) lacking a required input are left "
+                    "out: config missing_inputs: skip)"
+                ) from exc
+        self.__dict__["participants"] = kept
+        self.__dict__.pop("rows", None)
+        self.left_out = (*self.left_out, *(s for s in table["participant_id"] if s in drop))
+
     def subjects(self, *splits: str) -> list[str]:
         """Participant labels in table order, optionally only those of the given splits."""
         if not splits:
@@ -221,9 +267,10 @@ class StudyLayout:
     # ---------------------------------------------------------------- paths
     def on_disk(self, files: Mapping[str, str]) -> dict[str, str]:
         """The dataset files a job gets as inputs: all of them for the demo (its simulation
-        writes them), else those on disk. A user's subject whose file is missing then fails
-        in its own job, which names the file (pass the expected path as a param), instead of
-        stopping the planning of every subject's jobs."""
+        writes them), else those on disk. A user's subject whose file is missing (one the
+        study's :attr:`StudySpec.required_inputs` does not list, or a subject named as a
+        target) then fails in its own job, which names the file (pass the expected path as a
+        param), instead of stopping the planning of every subject's jobs."""
         if self.demo:
             return dict(files)
         return {key: path for key, path in files.items() if Path(path).is_file()}
@@ -275,11 +322,21 @@ class StudyLayout:
             self.root, pipelines=self.spec.demo_derivatives, ignore=self.spec.bids_ignore
         )
 
+    def methods_files(self) -> dict[str, str]:
+        """The study's methods text (:mod:`qmrflow.report.methods`), beside its group results:
+        ``markdown`` and ``html``."""
+        return {"markdown": self.group_file("methods.md"), "html": self.group_file("methods.html")}
+
     def targets(self) -> list[str]:
-        """The study's final outputs: group tables, figures and the dataset description; for
-        the demo also its dataset-level files, so that the simulated dataset is a whole BIDS
-        dataset even where no rule reads its participants table."""
-        outputs = [*self.tables().values(), *self.figures().values(), self.description_file]
+        """The study's final outputs: group tables, figures, the methods text and the dataset
+        description; for the demo also its dataset-level files, so that the simulated dataset
+        is a whole BIDS dataset even where no rule reads its participants table."""
+        outputs = [
+            *self.tables().values(),
+            *self.figures().values(),
+            *self.methods_files().values(),
+            self.description_file,
+        ]
         return outputs + (list(self.demo_dataset_files().values()) if self.demo else [])
 
     # ---------------------------------------------------------------- models

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from qmrflow.stats import write_tidy
 from qmrflow.studies.perfusion.evaluate import evaluate_study
-from qmrflow.studies.perfusion.figures import FIGURE_KEYS, plot_perfusion_figures
+from qmrflow.studies.perfusion.figures import (
+    FIGURE_KEYS,
+    plot_curves_figure,
+    plot_perfusion_figures,
+)
 
 from .test_evaluate import make_tables, stacked
 
@@ -67,3 +73,13 @@ def test_bad_requests_are_refused(group, tmp_path):
             outputs={"bullseye": tmp_path / "b.png"}, segments=paths["segments"],
             example_subject="09",
         )  # fmt: skip
+
+
+def test_the_aif_row_shows_concentration_when_its_signal_is_not_measured():
+    _, _, curves = make_tables(2, seed=6)
+    table = pd.concat(curves.values(), ignore_index=True)
+    table.loc[table["segment"] == 0, "signal"] = np.nan  # as measure_perfusion_subject writes it
+    fig = plot_curves_figure(table, "01")
+    aif_axes = fig.axes[: len(table["method"].unique())]
+    assert all(np.isfinite(line.get_ydata()).any() for ax in aif_axes for line in ax.lines)
+    assert aif_axes[0].get_ylabel() == "AIF concentration (mM)"

@@ -139,6 +139,11 @@ def plot_curves_figure(
     fig = Figure(figsize=(3.6 * len(methods) + 0.8, 6.0), layout="constrained")
     axes = fig.subplots(2, len(methods), squeeze=False, sharex=True, sharey="row")
     unit = "a.u." if quantity == "signal" else "mM"
+    # The arterial input is measured as concentration (from the AIF series' LV pool); its
+    # signal is not in the table (n/a), so its row shows concentration whatever ``quantity``.
+    aif_rows = rows[rows["segment"] == 0]
+    aif_quantity = quantity if aif_rows[quantity].notna().any() else "concentration"
+    aif_unit = "a.u." if aif_quantity == "signal" else "mM"
     for column, method in enumerate(methods):
         sub = rows[rows["method"] == method]
         aif = sub[sub["segment"] == 0]
@@ -146,7 +151,7 @@ def plot_curves_figure(
             group = group.sort_values("time")
             axes[0, column].plot(
                 group["time"],
-                group[quantity],
+                group[aif_quantity],
                 color="tab:red",
                 label=f"AIF (slice {slice_index:g})",
             )
@@ -158,7 +163,7 @@ def plot_curves_figure(
             )
         axes[0, column].set_title(METHOD_LABELS[method])
         axes[1, column].set_xlabel("time (s)")
-    axes[0, 0].set_ylabel(f"AIF {quantity} ({unit})")
+    axes[0, 0].set_ylabel(f"AIF {aif_quantity} ({aif_unit})")
     axes[1, 0].set_ylabel(f"myocardium {quantity} ({unit})")
     for ax in axes[:, -1]:
         if ax.has_data():
