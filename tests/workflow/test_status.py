@@ -28,6 +28,7 @@ from qmrflow.workflow.status import (
     parse_summary,
     reason_categories,
     results_folder,
+    run_setting,
     stage_order,
     status_table,
     study_of,
@@ -427,6 +428,20 @@ def test_the_results_folder_follows_the_configs_as_snakemake_merges_them(tmp_pat
     assert results_folder(tmp_path / "nowhere" / "Snakefile") == "results"
 
 
+def test_a_nested_setting_follows_the_configs(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text("qc:\n  outlier_threshold: 3.5\n")
+    snakefile = tmp_path / "Snakefile"
+    key = ("qc", "outlier_threshold")
+    assert run_setting(snakefile, key=key) == 3.5
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("qc:\n  min_subjects: 4\n")  # another key of the block: the default stays
+    assert run_setting(snakefile, [mine], key=key) == 3.5
+    mine.write_text("qc:\n  outlier_threshold: 5\n")
+    assert run_setting(snakefile, [mine], key=key) == 5
+    assert run_setting(tmp_path / "none" / "Snakefile", key=key, default=2.0) == 2.0
+
+
 def test_the_snakefile_is_the_folders_own_else_qmrflows(tmp_path):
     assert status.default_snakefile(tmp_path) == Path(status.__file__).parents[3] / "Snakefile"
     (tmp_path / "Snakefile").write_text("")
@@ -496,6 +511,9 @@ def test_qmrflow_status_prints_and_writes_the_tables(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(cli, "study_status", fake)
     (tmp_path / "Snakefile").write_text("")
+    page = tmp_path / "out/qc/qsm/sub-ms01.html"  # a page of an earlier, partial run
+    page.parent.mkdir(parents=True)
+    page.write_text("<html></html>")
     code = cli.main(["status", "-d", str(tmp_path), "--config", "results=out", "--", "-p"])
     assert code == 1  # a job failed
     assert seen["extra"] == ["-p"] and seen["config"] == ["results=out"]
@@ -505,6 +523,12 @@ def test_qmrflow_status_prints_and_writes_the_tables(tmp_path, monkeypatch, caps
     assert "(1 more row(s), every stage done: --all shows them)" in printed  # dystrophy c01
     assert (tmp_path / "out/status/qsm_status.tsv").is_file()
     assert (tmp_path / "out/status/dystrophy_status.tsv").is_file()
+    # The failed job is shown on the QC pages (flags.js) and on an index of the pages on disk.
+    flags = (tmp_path / "out/qc/flags.js").read_text()
+    assert "results/logs/reconstruct_qsm_subject/ms02.log" in flags
+    index = (tmp_path / "out/qc/index.html").read_text()
+    assert 'href="qsm/sub-ms01.html"' in index
+    assert "qsm sub-ms02: reconstruct_qsm_subject" in index
 
 
 def test_qmrflow_status_reports_a_snakemake_error(tmp_path, monkeypatch, caplog):

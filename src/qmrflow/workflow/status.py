@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -60,6 +61,7 @@ __all__ = [
     "parse_summary",
     "reason_categories",
     "results_folder",
+    "run_setting",
     "stage_order",
     "status_table",
     "study_of",
@@ -468,23 +470,38 @@ def default_snakefile(directory: str | os.PathLike[str] = ".") -> Path:
     )
 
 
+def run_setting(
+    snakefile: str | os.PathLike[str],
+    configfiles: Sequence[str | os.PathLike[str]] = (),
+    config: Sequence[str] = (),
+    key: Sequence[str] = ("results",),
+    default: Any = None,
+) -> Any:
+    """A setting of the run: the workflow's config/config.yaml, then each ``--configfile``,
+    then ``--config KEY=VALUE`` (as Snakemake merges them; ``--config`` only for a top-level
+    key). ``key`` is the path of nested keys, e.g. ``("qc", "outlier_threshold")``."""
+    value = default
+    for path in [Path(snakefile).parent / "config" / "config.yaml", *map(Path, configfiles)]:
+        if path.is_file():
+            node: Any = yaml.safe_load(path.read_text()) or {}
+            for part in key:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                value = node
+    for item in config:
+        name, sep, text = item.partition("=")
+        if sep and len(key) == 1 and name.strip() == key[0]:
+            value = yaml.safe_load(text)
+    return value
+
+
 def results_folder(
     snakefile: str | os.PathLike[str],
     configfiles: Sequence[str | os.PathLike[str]] = (),
     config: Sequence[str] = (),
 ) -> str:
-    """The ``results`` setting of the run: the workflow's config/config.yaml, then each
-    ``--configfile``, then ``--config results=...`` (as Snakemake merges them)."""
-    results = "results"
-    for path in [Path(snakefile).parent / "config" / "config.yaml", *map(Path, configfiles)]:
-        if path.is_file():
-            loaded = yaml.safe_load(path.read_text()) or {}
-            results = str(loaded.get("results", results))
-    for item in config:
-        key, sep, value = item.partition("=")
-        if sep and key.strip() == "results":
-            results = str(yaml.safe_load(value))
-    return results
+    """The ``results`` setting of the run (:func:`run_setting`; default ``results``)."""
+    return str(run_setting(snakefile, configfiles, config, ("results",), "results"))
 
 
 def _snakemake(base: Sequence[str], mode: Sequence[str]) -> subprocess.CompletedProcess[str]:
