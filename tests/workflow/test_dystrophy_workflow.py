@@ -123,6 +123,7 @@ def test_evaluation_settings_and_new_architectures_do_not_retrain(user_run):
         "evaluate_dystrophy",
         "plot_dystrophy_figures",
         "describe_derivatives",
+        "write_methods",  # the methods text states the config's threshold
     }
     more = copy.deepcopy(config)
     more["dystrophy"]["model"]["architectures"] = ["resnet10-lite", "densenet-lite"]
@@ -152,6 +153,9 @@ def test_adding_a_test_subject_reruns_only_that_subject(user_run):
         == {
             ("localise_dystrophy_roi", "subject=new01"),
             ("classify_dystrophy_subject", "subject=new01"),
+            ("write_qc_page", "study=dystrophy, subject=new01"),
+            ("index_qc_pages", ""),
+            ("write_methods", "study=dystrophy"),  # it counts the subjects per split
         }
         | GROUP_JOBS
     )

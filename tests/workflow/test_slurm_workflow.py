@@ -372,9 +372,9 @@ def test_results_equal_a_local_run(scenario, dystrophy_demo_run):
         if not path.is_file() or relative.parts[0] in ("logs", "benchmarks"):
             continue
         assert (ours / relative).is_file(), relative
-        if path.suffix in (".png", ".json", ".html") or path.name == "history.tsv":
-            continue  # figures (and the QC pages that embed them), sidecars and training
-            # histories that record times
+        if path.suffix in (".png", ".json", ".html", ".md") or path.name == "history.tsv":
+            continue  # figures (and the QC pages that embed them), sidecars, training
+            # histories that record times, methods texts that quote model checksums
         numbers = path.name.endswith((".tsv", ".nii.gz", ".pt"))
         if relative.parts[0] == "demo" or "roi" in path.name or not numbers:
             assert (ours / relative).read_bytes() == path.read_bytes(), relative
