@@ -50,7 +50,10 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     if result.returncode:
         sys.exit(f"demo failed:\n{result.stderr[-4000:]}")
-    counts = collections.Counter(re.findall(r"^(?:local)?rule (\w+):", result.stderr, re.M))
+    # Snakemake's job blocks ("rule X:") or the quiet console's lines ("... done: X ...").
+    output = result.stdout + result.stderr
+    found = re.findall(r"^(?:local)?rule (\w+):|steps \(\d+%\) done: (\w+)", output, re.M)
+    counts = collections.Counter(block or line for block, line in found)
     logger.info(
         "demo (%s): %.1f s wall time (%.1f min), %d jobs, cores=%s, folder %s",
         ", ".join(args.studies or ["all studies"]),
