@@ -10,6 +10,7 @@ from qmrflow.studies.breathing.measures import (
     MEASURE_COLUMNS,
     diaphragm_position,
     excursion,
+    largest_components,
     lung_area,
     paradoxical_motion,
     peak_sniff_velocity,
@@ -310,3 +311,37 @@ def test_subject_table_bad_inputs() -> None:
         subject_measures({"sniff": np.where(masks == 1, 0, masks)}, {"sniff": t}, SPACING)
     with pytest.raises(ValueError, match="increasing"):
         subject_measures({"sniff": masks}, {"sniff": np.zeros(t.size)}, SPACING)
+
+
+# ----------------------------------------------------------------------------- stray fragments
+def test_largest_components_keeps_each_lungs_largest_piece_per_frame() -> None:
+    masks = np.zeros((3, 12, 10), dtype=np.uint8)
+    masks[:, 1:5, 4:9] = 1  # right lung, every frame
+    masks[:, 7:11, 4:9] = 2  # left lung
+    masks[0, 1, 0] = 1  # a stray right-lung pixel in frame 0
+    masks[1, 8:10, 0:2] = 2  # a stray left-lung blob in frame 1
+    masks[2, 7:11, 4:9] = 0  # frame 2: the left lung split in two, the larger kept
+    masks[2, 7:11, 6:9] = 2
+    masks[2, 7:9, 4] = 2
+    masks[:, 5, 0] = 3  # another label: untouched
+    cleaned = largest_components(masks)
+    assert cleaned.dtype == masks.dtype
+    assert cleaned[0, 1, 0] == 0 and (cleaned[1, 8:10, 0:2] == 0).all()
+    assert (cleaned[2, 7:9, 4] == 0).all() and (cleaned[2, 7:11, 6:9] == 2).all()
+    assert (cleaned[:, 5, 0] == 3).all()
+    # a diagonal neighbour is connected (8-connectivity); frames are never connected
+    diagonal = masks.copy()
+    diagonal[0, 5, 3] = 1
+    assert largest_components(diagonal)[0, 5, 3] == 1
+    assert (largest_components(masks[[1]])[0] == cleaned[1]).all()
+
+
+def test_a_stray_fragment_below_the_dome_does_not_move_the_measures() -> None:
+    tb = frame_times(4.0)
+    quiet = thorax_masks(breathing(tb), breathing(tb), np.full(tb.size, 150.0))
+    stray = quiet.copy()
+    stray[tb.size // 2 :, 66:82, 3:5] = 2  # gastric air labelled left lung, below the dome
+    clean = subject_measures({"breathing": quiet}, {"breathing": tb}, SPACING)
+    noisy = subject_measures({"breathing": stray}, {"breathing": tb}, SPACING)
+    pd.testing.assert_frame_equal(clean, noisy)
+    assert excursion(diaphragm_position(stray, SPACING, side="left")) > 50  # unless cleaned

@@ -20,6 +20,10 @@ Conventions
 * ``times``: ``(T,)`` frame times in seconds, strictly increasing.
 * The diaphragm dome is the lower (caudal) border of a lung; inspiration moves it caudally, i.e.
   the position *decreases*.
+* :func:`subject_measures` takes each lung, in each frame, as the largest connected component
+  of its label (:func:`largest_components`): a segmentation's stray fragments (e.g. in the
+  streaks of an undersampled gridding reconstruction, or the gastric air below the left dome)
+  would otherwise become the lowest "lung" pixels of their columns or the thorax's lateral edge.
 
 Sub-pixel precision from binary masks comes from combining many columns: the lower border of a
 curved dome crosses pixel boundaries at different heights in different columns, so the
@@ -49,6 +53,7 @@ __all__ = [
     "Synchronicity",
     "diaphragm_position",
     "excursion",
+    "largest_components",
     "lung_area",
     "paradoxical_motion",
     "peak_sniff_velocity",
@@ -274,6 +279,49 @@ def diaphragm_position(
     coef[refit] = _weighted_parabola(x, border[refit], weight[refit])
     apex = _parabola_max(coef, x[0], x[-1])
     return np.where(count >= 3, apex, mean)
+
+
+def largest_components(masks: ArrayLike) -> np.ndarray:
+    """Each lung label reduced to its largest connected component in each frame.
+
+    In-plane 8-connectivity, frames independent of each other: one :func:`scipy.ndimage.label`
+    call over the whole series with a structuring element that does not connect frames, the
+    component sizes by :func:`numpy.bincount`, and per frame the largest kept (ties: the
+    lowest component number). Pixels of the other components become background (0); labels
+    other than the lungs are kept as they are.
+
+    Parameters
+    ----------
+    masks
+        ``(T, X, Y)`` label frames.
+
+    Returns
+    -------
+    numpy.ndarray
+        The cleaned frames, same shape and dtype.
+    """
+    frames = _check_masks(masks)
+    out = frames.copy()
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True  # 8-connected within a frame, never across frames
+    frame_index = np.broadcast_to(np.arange(frames.shape[0])[:, None, None], frames.shape)
+    for label in SIDES.values():
+        lung = frames == label
+        components, n = ndimage.label(lung, structure=structure)
+        if n <= 1:
+            continue
+        sizes = np.bincount(components.ravel(), minlength=n + 1)
+        frame_of = np.zeros(n + 1, dtype=np.intp)
+        frame_of[components[lung]] = frame_index[lung]
+        # per frame, the component with the most pixels: sort by (frame, -size)
+        ids = np.arange(1, n + 1)
+        order = np.lexsort((-sizes[ids], frame_of[ids]))
+        ordered_frames = frame_of[ids][order]
+        first = np.r_[True, ordered_frames[1:] != ordered_frames[:-1]]
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[ids[order][first]] = True
+        out[lung & ~keep[components]] = 0
+    return out
 
 
 def _mean_frame(values: np.ndarray) -> np.ndarray:
@@ -828,7 +876,8 @@ def subject_measures(
     Parameters
     ----------
     masks_by_task
-        Task name -> ``(T, X, Y)`` label frames.
+        Task name -> ``(T, X, Y)`` label frames; each lung is taken as its largest connected
+        component per frame (:func:`largest_components`).
     times_by_task
         Task name -> ``(T,)`` frame times (s); the same task names.
     spacing
@@ -857,7 +906,7 @@ def subject_measures(
     _check_spacing(spacing)
     rows: list[tuple[str, str, str, float, str]] = []
     for task, task_masks in masks_by_task.items():
-        frames = _check_masks(task_masks)
+        frames = largest_components(task_masks)
         t = _check_times(times_by_task[task], frames.shape[0])
         try:
             positions = {side: diaphragm_position(frames, spacing, side=side) for side in SIDES}
