@@ -58,6 +58,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -152,38 +154,43 @@ def sense_frames(
     first_iterations = (
         3 * int(iterations) if first_frame_iterations is None else int(first_frame_iterations)
     )
+    settings = dict(
+        iterations=int(iterations),
+        first_iterations=first_iterations,
+        lam=float(lam),
+        lam0=float(lam0),
+        first_frame_damping=float(first_frame_damping),
+        warm_start=warm_start,
+        tol=float(tol),
+    )
     if device is not None:
         from qmrflow.recon.toeplitz import sense_frames_toeplitz
 
         images, total_iterations = sense_frames_toeplitz(
-            rhs,
-            operator,
-            maps,
-            device=device,
-            weights=weights,
-            iterations=int(iterations),
-            lam=lam,
-            lam0=lam0,
-            first_frame_damping=first_frame_damping,
-            first_iterations=first_iterations,
-            prior=prior,
-            warm_start=warm_start,
-            tol=tol,
+            rhs, operator, maps, device=device, weights=weights, prior=prior, **settings
         )
     else:
-        images, total_iterations = _cg_frames(
+        maps_conj = np.conj(maps)
+        w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
+
+        def normal(x: np.ndarray, t: int, reg: float) -> np.ndarray:
+            """``(S^H A_t^H W_t A_t S + reg) x`` with the series' FINUFFT plans."""
+            back = operator.normal(maps * x, t, None if w is None else w[t])
+            out = (maps_conj * back).sum(axis=0)  # twice as fast as einsum for complex64
+            out += np.float32(reg) * x
+            return out
+
+        images = np.empty((n_frames, *operator.matrix), dtype=np.complex64)
+        previous = (
+            np.zeros(operator.matrix, np.complex64) if prior is None else prior.astype(np.complex64)
+        )
+        total_iterations = regularised_cg(
             rhs,
-            operator,
-            maps,
-            weights=weights,
-            iterations=int(iterations),
-            lam=lam,
-            lam0=lam0,
-            first_frame_damping=first_frame_damping,
-            first_iterations=first_iterations,
-            prior=prior,
-            warm_start=warm_start,
-            tol=tol,
+            previous,
+            images,
+            normal,
+            lambda a, b: float(np.vdot(a, b).real),
+            **settings,
         )
     cg_seconds = time.perf_counter() - started - rhs_seconds
     if timings is not None:
@@ -199,66 +206,53 @@ def sense_frames(
     return images
 
 
-def _cg_frames(
-    rhs: np.ndarray,
-    operator: BatchedNufft,
-    maps: np.ndarray,
+def regularised_cg(
+    rhs: Any,
+    previous: Any,
+    images: Any,
+    normal: Callable[[Any, int, float], Any],
+    dot: Callable[[Any, Any], float],
     *,
-    weights: np.ndarray | None,
     iterations: int,
+    first_iterations: int,
     lam: float,
     lam0: float,
     first_frame_damping: float,
-    first_iterations: int,
-    prior: np.ndarray | None,
     warm_start: bool,
     tol: float,
-) -> tuple[np.ndarray, int]:
-    """The frame-by-frame CG of :func:`sense_frames` in numpy with FINUFFT's normal operators:
-    complex64 ``(T, X, Y)`` images and the number of iterations run."""
-    n_frames = rhs.shape[0]
-    shape = operator.matrix
-    maps_conj = np.conj(maps)
-    images = np.empty((n_frames, *shape), dtype=np.complex64)
-    previous = np.zeros(shape, np.complex64) if prior is None else prior.astype(np.complex64)
-    total_iterations = 0
-    for t in range(n_frames):
-        lam_t = float(lam) * (float(first_frame_damping) if t == 0 else 1.0)
-        reg = np.float32(lam_t + float(lam0))
-        w_t = None if weights is None else np.ascontiguousarray(weights[t], dtype=np.float32)
+) -> int:
+    """The frame-by-frame CG of :func:`sense_frames`, for numpy arrays or torch tensors alike.
 
-        def normal(
-            x: np.ndarray, t: int = t, w_t: np.ndarray | None = w_t, reg: np.float32 = reg
-        ) -> np.ndarray:
-            """``(S^H A_t^H W_t A_t S + reg) x``."""
-            back = operator.normal(maps * x, t, w_t)
-            out = (maps_conj * back).sum(axis=0)  # twice as fast as einsum for complex64
-            out += reg * x
-            return out
-
-        b = rhs[t] + np.float32(lam_t) * previous
+    Frame ``t`` solves ``(N_t + lam_t + lam0) x = rhs[t] + lam_t x_{t-1}`` (``normal(x, t,
+    reg)`` applies ``N_t + reg``; ``dot(a, b)`` is the real part of ``<a, b>``), warm-started
+    from ``previous`` (the prior of frame 0) when ``warm_start``, and writes ``images[t]``.
+    Returns the number of CG iterations run.
+    """
+    total = 0
+    for t in range(len(rhs)):
+        lam_t = lam * (first_frame_damping if t == 0 else 1.0)
+        reg = lam_t + lam0
+        b = rhs[t] + lam_t * previous
         if warm_start:
-            x = previous.copy()
-            r = b - normal(x)
+            x = previous + 0  # a copy, in numpy and torch
+            r = b - normal(x, t, reg)
         else:
-            x = np.zeros(shape, np.complex64)
-            r = b.copy()
-        p = r.copy()
-        rr = float(np.vdot(r, r).real)
-        stop = float(tol) ** 2 * float(np.vdot(b, b).real)
-        n_iter = int(first_iterations if t == 0 else iterations)
-        for _ in range(n_iter):
+            x = previous * 0
+            r = b + 0
+        p = r + 0
+        rr = dot(r, r)
+        stop = tol**2 * dot(b, b)
+        for _ in range(first_iterations if t == 0 else iterations):
             if rr <= stop or rr == 0.0:
                 break
-            q = normal(p)
-            alpha = np.float32(rr / float(np.vdot(p, q).real))
+            q = normal(p, t, reg)
+            alpha = rr / dot(p, q)
             x += alpha * p
             r -= alpha * q
-            rr_new = float(np.vdot(r, r).real)
-            p *= np.float32(rr_new / rr)
-            p += r
+            rr_new = dot(r, r)
+            p = r + (rr_new / rr) * p
             rr = rr_new
-            total_iterations += 1
+            total += 1
         images[t] = x
         previous = x
-    return images, total_iterations
+    return total

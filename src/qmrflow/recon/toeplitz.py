@@ -117,20 +117,15 @@ def sense_frames_toeplitz(
     *,
     device: str,
     weights: np.ndarray | None,
-    iterations: int,
-    lam: float,
-    lam0: float,
-    first_frame_damping: float,
-    first_iterations: int,
     prior: np.ndarray | None,
-    warm_start: bool,
-    tol: float,
+    **settings: Any,
 ) -> tuple[np.ndarray, int]:
-    """Frame-by-frame CG of :func:`~qmrflow.recon.sense.sense_frames` in torch on ``device``.
+    """The CG of :func:`~qmrflow.recon.sense.sense_frames` in torch on ``device``
+    (:func:`~qmrflow.recon.sense.regularised_cg` with Toeplitz-embedded normal operators).
 
     ``rhs`` ``(T, X, Y)`` are the frames' ``S^H A_t^H W_t y_t``; ``weights`` ``(T, M)`` the
-    data weights (equal within a trajectory group) or None. The other parameters are those of
-    :func:`~qmrflow.recon.sense.sense_frames`, already checked there.
+    data weights (equal within a trajectory group) or None; ``prior`` frame 0's prior;
+    ``settings`` those of :func:`~qmrflow.recon.sense.regularised_cg`.
 
     Returns
     -------
@@ -138,6 +133,8 @@ def sense_frames_toeplitz(
         complex64 ``(T, X, Y)`` images and the number of CG iterations run.
     """
     import torch
+
+    from qmrflow.recon.sense import regularised_cg
 
     dev = torch.device(device)
     nx, ny = operator.matrix
@@ -153,54 +150,28 @@ def sense_frames_toeplitz(
         operator.n_groups,
         time.perf_counter() - started,
     )
-    smaps = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.complex64)).to(dev)
+
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.complex64)).to(dev)
+
+    smaps = tensor(maps)
     smaps_conj = smaps.conj()
-    b_all = torch.from_numpy(np.ascontiguousarray(rhs, dtype=np.complex64)).to(dev)
     padded = torch.zeros((smaps.shape[0], 2 * nx, 2 * ny), dtype=torch.complex64, device=dev)
 
-    def normal(x: torch.Tensor, kernel: torch.Tensor, reg: float) -> torch.Tensor:
-        """``(S^H A^H W A S + reg) x`` as a circular convolution on the doubled grid."""
+    def normal(x: torch.Tensor, t: int, reg: float) -> torch.Tensor:
+        """``(S^H A_t^H W_t A_t S + reg) x`` as a circular convolution on the doubled grid."""
         padded[:, :nx, :ny] = smaps * x
+        kernel = kernels[int(operator.groups[t])]
         back = torch.fft.ifft2(torch.fft.fft2(padded) * kernel)[:, :nx, :ny]
         return (smaps_conj * back).sum(dim=0) + reg * x
 
-    def dot(a: torch.Tensor, b: torch.Tensor) -> Any:
-        return torch.vdot(a.reshape(-1), b.reshape(-1)).real
+    def dot(a: torch.Tensor, b: torch.Tensor) -> float:
+        # one device-to-host synchronisation per scalar, as in any CG
+        return float(torch.vdot(a.reshape(-1), b.reshape(-1)).real)
 
-    n_frames = rhs.shape[0]
-    images = torch.empty((n_frames, nx, ny), dtype=torch.complex64, device=dev)
+    images = torch.empty((rhs.shape[0], nx, ny), dtype=torch.complex64, device=dev)
     previous = (
-        torch.zeros((nx, ny), dtype=torch.complex64, device=dev)
-        if prior is None
-        else torch.from_numpy(np.ascontiguousarray(prior, dtype=np.complex64)).to(dev)
+        torch.zeros((nx, ny), dtype=torch.complex64, device=dev) if prior is None else tensor(prior)
     )
-    total = 0
-    for t in range(n_frames):
-        lam_t = float(lam) * (float(first_frame_damping) if t == 0 else 1.0)
-        reg = lam_t + float(lam0)
-        kernel = kernels[int(operator.groups[t])]
-        b = b_all[t] + lam_t * previous
-        if warm_start:
-            x = previous.clone()
-            r = b - normal(x, kernel, reg)
-        else:
-            x = torch.zeros_like(previous)
-            r = b.clone()
-        p = r.clone()
-        # One device-to-host synchronisation per iteration (the scalars), as in any CG.
-        rr = float(dot(r, r))
-        stop = float(tol) ** 2 * float(dot(b, b))
-        for _ in range(first_iterations if t == 0 else int(iterations)):
-            if rr <= stop or rr == 0.0:
-                break
-            q = normal(p, kernel, reg)
-            alpha = rr / float(dot(p, q))
-            x += alpha * p
-            r -= alpha * q
-            rr_new = float(dot(r, r))
-            p = r + (rr_new / rr) * p
-            rr = rr_new
-            total += 1
-        images[t] = x
-        previous = x
+    total = regularised_cg(tensor(rhs), previous, images, normal, dot, **settings)
     return images.cpu().numpy(), total
