@@ -9,6 +9,7 @@ from qmrflow.roi import (
     component_masks,
     label_components,
     label_masks,
+    largest_component,
     measure_components,
     measure_labels,
     roi_rows,
@@ -66,3 +67,32 @@ def test_roi_rows_tuple_keys_reference_error_and_shape_check():
         roi_rows({"a": mask}, {"PD": np.ones(4)})
     with pytest.raises(ValueError, match="key columns"):
         roi_rows({("a", "b"): mask}, {"PD": np.ones(3)})
+
+
+def test_largest_component_of_a_volume():
+    mask = np.zeros((10, 10, 10), bool)
+    mask[1:3, 1:3, 1:3] = True
+    mask[5:9, 5:9, 5:9] = True
+    assert largest_component(mask).sum() == 64
+    assert not largest_component(np.zeros((4, 4), bool)).any()
+    # face connectivity splits cubes touching at a corner only; full connectivity joins them
+    corner = np.zeros((4, 4, 4), bool)
+    corner[:2, :2, :2] = corner[2:3, 2:3, 2:3] = True
+    assert largest_component(corner, 1).sum() == 8
+    assert largest_component(corner).sum() == 9
+
+
+def test_largest_component_per_frame_never_joins_frames():
+    frames = np.zeros((3, 6, 6), bool)
+    frames[0, :3, :3] = True  # frame 0: 9 pixels ...
+    frames[0, 5, 5] = True  # ... and a stray one
+    frames[1, 4:6, 4:6] = True  # frame 1: 4 pixels that would touch frame 0's blob in 3-D
+    frames[1, 0, 5] = True
+    frames[1, 1, 4] = True  # diagonal neighbour: joined in-plane (8-connectivity)
+    kept = largest_component(frames, per_frame=True)
+    assert kept[0].sum() == 9 and not kept[0, 5, 5]
+    assert kept[1].sum() == 4 and kept[1, 4:6, 4:6].all()
+    assert not kept[2].any()
+    assert largest_component(frames, 1, per_frame=True)[1].sum() == 4
+    with pytest.raises(ValueError, match="connectivity"):
+        largest_component(frames, 3, per_frame=True)

@@ -37,6 +37,7 @@ __all__ = [
     "component_masks",
     "label_components",
     "label_masks",
+    "largest_component",
     "measure_components",
     "measure_labels",
     "roi_rows",
@@ -74,6 +75,51 @@ def label_components(mask: ArrayLike, connectivity: int | None = None) -> tuple[
     structure = ndimage.generate_binary_structure(inside.ndim, rank)
     components, count = ndimage.label(inside, structure=structure)
     return components.astype(np.int32, copy=False), int(count)
+
+
+def largest_component(
+    mask: ArrayLike, connectivity: int | None = None, *, per_frame: bool = False
+) -> np.ndarray:
+    """The largest connected component of a binary mask, as a boolean array (empty stays empty;
+    ties: the first component in raster-scan order).
+
+    Parameters
+    ----------
+    mask
+        Binary array (non-zero = inside).
+    connectivity
+        Rank of the structuring element (see :func:`label_components`); default: the full
+        rank of the (per-frame) grid.
+    per_frame
+        Take the largest component of every slice along axis 0 on its own (components never
+        join across that axis), e.g. each frame of a ``(T, X, Y)`` series: one
+        :func:`scipy.ndimage.label` call over the whole array, not a loop over frames.
+    """
+    inside = np.asarray(mask) != 0
+    if not per_frame:
+        components, count = label_components(inside, connectivity)
+    else:
+        rank = inside.ndim - 1 if connectivity is None else int(connectivity)
+        if not 1 <= rank <= inside.ndim - 1:
+            raise ValueError(f"connectivity must be 1 to {inside.ndim - 1}, got {connectivity}")
+        structure = np.zeros((3,) * inside.ndim, dtype=bool)
+        structure[1] = ndimage.generate_binary_structure(inside.ndim - 1, rank)
+        components, count = ndimage.label(inside, structure=structure)
+    if count <= 1:
+        return components > 0
+    sizes = np.bincount(components.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    if not per_frame:
+        return components == int(np.argmax(sizes))
+    # The frame of each component, then per frame the component with the most voxels.
+    frame_of = np.zeros(count + 1, dtype=np.intp)
+    frame_of[components[inside]] = np.nonzero(inside)[0]
+    ids = np.arange(1, count + 1)
+    order = ids[np.lexsort((ids, -sizes[ids], frame_of[ids]))]
+    first = np.r_[True, frame_of[order][1:] != frame_of[order][:-1]]
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[order[first]] = True
+    return keep[components]
 
 
 def component_masks(

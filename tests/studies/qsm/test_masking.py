@@ -10,7 +10,6 @@ from qmrflow.errors import InputDataError
 from qmrflow.studies.qsm.masking import (
     ball,
     brain_mask,
-    largest_component,
     phase_reliability_mask,
 )
 
@@ -44,13 +43,6 @@ def test_ball():
     assert ball(1.0, (2.0, 2.0, 2.0)).sum() == 1
     assert ball(2.0, (1.0, 1.0, 1.0)).sum() == 33
     assert ball(2.0, (1.0, 1.0, 2.0)).shape == (5, 5, 3)
-
-
-def test_largest_component():
-    mask = np.zeros((10, 10, 10), bool)
-    mask[1:3, 1:3, 1:3] = True
-    mask[5:9, 5:9, 5:9] = True
-    assert largest_component(mask).sum() == 64
 
 
 def test_mask_of_a_noisy_ellipsoid():

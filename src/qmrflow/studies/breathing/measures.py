@@ -44,6 +44,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import ndimage, signal
 
+from qmrflow.roi import largest_component
+
 __all__ = [
     "LEFT_LUNG",
     "MEASURE_COLUMNS",
@@ -282,13 +284,9 @@ def diaphragm_position(
 
 
 def largest_components(masks: ArrayLike) -> np.ndarray:
-    """Each lung label reduced to its largest connected component in each frame.
-
-    In-plane 8-connectivity, frames independent of each other: one :func:`scipy.ndimage.label`
-    call over the whole series with a structuring element that does not connect frames, the
-    component sizes by :func:`numpy.bincount`, and per frame the largest kept (ties: the
-    lowest component number). Pixels of the other components become background (0); labels
-    other than the lungs are kept as they are.
+    """Each lung label reduced to its largest connected component in each frame
+    (:func:`qmrflow.roi.largest_component` per frame, in-plane 8-connectivity, frames never
+    joined); other pixels of that label become background (0), other labels are kept.
 
     Parameters
     ----------
@@ -302,25 +300,9 @@ def largest_components(masks: ArrayLike) -> np.ndarray:
     """
     frames = _check_masks(masks)
     out = frames.copy()
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = True  # 8-connected within a frame, never across frames
-    frame_index = np.broadcast_to(np.arange(frames.shape[0])[:, None, None], frames.shape)
     for label in SIDES.values():
         lung = frames == label
-        components, n = ndimage.label(lung, structure=structure)
-        if n <= 1:
-            continue
-        sizes = np.bincount(components.ravel(), minlength=n + 1)
-        frame_of = np.zeros(n + 1, dtype=np.intp)
-        frame_of[components[lung]] = frame_index[lung]
-        # per frame, the component with the most pixels: sort by (frame, -size)
-        ids = np.arange(1, n + 1)
-        order = np.lexsort((-sizes[ids], frame_of[ids]))
-        ordered_frames = frame_of[ids][order]
-        first = np.r_[True, ordered_frames[1:] != ordered_frames[:-1]]
-        keep = np.zeros(n + 1, dtype=bool)
-        keep[ids[order][first]] = True
-        out[lung & ~keep[components]] = 0
+        out[lung & ~largest_component(lung, per_frame=True)] = 0
     return out
 
 

@@ -41,9 +41,13 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 from qmrflow.errors import InputDataError
+from qmrflow.roi import largest_component
 from qmrflow.studies.qsm.unwrap import wrap
 
-__all__ = ["ball", "brain_mask", "largest_component", "phase_reliability_mask"]
+__all__ = ["FACES", "ball", "brain_mask", "phase_reliability_mask"]
+
+#: Connectivity of the masks' components (qmrflow.roi.largest_component): voxels sharing a face.
+FACES = 1
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +64,6 @@ def ball(radius_mm: float, voxel_mm: Sequence[float]) -> np.ndarray:
         *[np.arange(-h, h + 1) * v for h, v in zip(half, voxel, strict=True)], indexing="ij"
     )
     return sum(g**2 for g in grids) <= radius_mm**2 * (1.0 + 1e-9)
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of a boolean volume (empty stays empty)."""
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return labels > 0
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(np.argmax(sizes))
 
 
 def brain_mask(
@@ -130,15 +124,15 @@ def brain_mask(
         background = mag[mag < threshold_otsu(mag)]
         if background.size:
             level = max(level, noise_factor * float(background.mean()))
-    mask = largest_component(mag > level)
+    mask = largest_component(mag > level, FACES)
     mask = ndimage.binary_fill_holes(mask)
     in_plane = np.zeros((3, 3, 3), bool)
     in_plane[:, :, 1] = ndimage.generate_binary_structure(2, 1)
     mask = ndimage.binary_fill_holes(mask, structure=in_plane)
-    mask = largest_component(ndimage.binary_opening(mask))
+    mask = largest_component(ndimage.binary_opening(mask), FACES)
     if erode_mm > 0:
         mask = ndimage.binary_erosion(mask, structure=ball(erode_mm, voxel_mm))
-        mask = largest_component(mask)
+        mask = largest_component(mask, FACES)
     if not mask.any():
         raise InputDataError(
             f"the brain mask is empty (threshold {threshold} of the robust maximum "
@@ -198,7 +192,7 @@ def phase_reliability_mask(
         jump = np.abs(wrap(difference[hi] - difference[lo])) * (inside[hi] & inside[lo])
         worst[lo] = np.maximum(worst[lo], jump)
         worst[hi] = np.maximum(worst[hi], jump)
-    reliable = largest_component(inside & (worst <= max_jump * np.pi))
+    reliable = largest_component(inside & (worst <= max_jump * np.pi), FACES)
     logger.info(
         "phase reliability: %d of %d mask voxels kept (jump <= %.2g pi)",
         int(reliable.sum()),

@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from qmrflow.roi import largest_component
 from qmrflow.settings import settings_from_mapping
 from qmrflow.studies.qsm.background import DEFAULT_RADII_MM, vsharp
 from qmrflow.studies.qsm.field import fit_field
 from qmrflow.studies.qsm.inversion import reference_to, tkd, tv_admm
-from qmrflow.studies.qsm.masking import brain_mask, largest_component, phase_reliability_mask
+from qmrflow.studies.qsm.masking import FACES, brain_mask, phase_reliability_mask
 from qmrflow.studies.qsm.recon import MultiEcho
 
 __all__ = ["CSF_LABEL", "QsmMaps", "QsmSettings", "compute_qsm", "tv_lambda_for"]
@@ -184,7 +185,7 @@ def _peel(mask: np.ndarray, voxel_mm: Sequence[float], depth_mm: float) -> np.nd
     if depth_mm <= 0:
         return mask
     distance = ndimage.distance_transform_edt(mask, sampling=tuple(float(v) for v in voxel_mm))
-    peeled = largest_component(distance > depth_mm)
+    peeled = largest_component(distance > depth_mm, FACES)
     if not peeled.any():
         logger.warning("peeling %.3g mm leaves no voxel: the mask is kept whole", depth_mm)
         return mask
