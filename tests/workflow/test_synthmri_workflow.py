@@ -13,7 +13,7 @@ from qmrflow.stats.tidy import TIDY_COLUMNS
 
 from .studies import SYNTHMRI
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("synthmri")]  # shares its run
 
 
 @pytest.fixture(scope="module")
