@@ -20,7 +20,7 @@ from qmrflow.studies.dystrophy.simulate import demo_participants, write_case
 
 from .conftest import TINY, planned_jobs, run_snakemake
 
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("dystrophy")]  # shares its run
+pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,7 @@ from qmrflow.workflow.locks import read_processes
 from .conftest import TINY, slurm_command
 from .slurm_cluster import ClusterUnavailable, LocalSlurm, install
 
-#: In dystrophy's group (tests/conftest.py): the comparison reuses the contract's local run.
-pytestmark = [pytest.mark.workflow, pytest.mark.slurm, pytest.mark.xdist_group("dystrophy")]
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
 #: Seconds before the plugin's first status check (its default, 40, suits a real cluster).
 STATUS_SECONDS = 3

@@ -28,6 +28,7 @@ from qmrflow.config import load_schema, validate_config
 from qmrflow.workflow import StudyLayout, study_layouts
 from qmrflow.workflow.status import GROUP, WORKFLOW, study_status
 
+from ..conftest import LONGEST_FIRST
 from .browser import REPORT_SIZE, chromium, contact_sheet, render, show_result, visible_text
 from .conftest import REPO, planned_jobs, run_snakemake
 from .debian import PackagesUnavailable
@@ -35,13 +36,7 @@ from .studies import STUDIES, StudyCase
 
 pytestmark = pytest.mark.workflow
 #: A study's tests run in one test process, which makes its tiny run once (tests/conftest.py).
-each_study = pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, id=case.name, marks=pytest.mark.xdist_group(case.name))
-        for case in STUDIES
-    ],
-)
+each_study = pytest.mark.parametrize("case", STUDIES, ids=[case.name for case in STUDIES])
 
 
 def layout_of(case: StudyCase, config: dict) -> StudyLayout:
@@ -84,6 +79,7 @@ def test_every_study_of_the_registry_has_a_row():
     from qmrflow.workflow import available_studies
 
     assert {case.name for case in STUDIES} == set(available_studies())
+    assert set(LONGEST_FIRST) == set(available_studies())  # the test processes' study groups
 
 
 @each_study

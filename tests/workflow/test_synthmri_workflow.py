@@ -13,7 +13,7 @@ from qmrflow.stats.tidy import TIDY_COLUMNS
 
 from .studies import SYNTHMRI
 
-pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("synthmri")]  # shares its run
+pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture(scope="module")

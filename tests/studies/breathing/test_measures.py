@@ -105,6 +105,47 @@ def test_dome_is_unbiased_on_continuous_motion(method: str) -> None:
     assert np.polyfit(t, measured, 1)[0] == pytest.approx(10.0, rel=0.02)
 
 
+def flat_dome_frames(dome: np.ndarray, below: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """A right lung (label 1, image 0.1) above a flat border at ``dome`` mm over tissue (image
+    ``below``), imaged with partial volume; the masks label a pixel lung where it is more than
+    half lung, as a segmentation would. Returns ``(masks, image)``, each ``(T, X, Y)``."""
+    j = np.arange(NY)[None, None, :]
+    lung_fraction = np.clip(((j + 0.5) * DY - dome[:, None, None]) / DY, 0.0, 1.0)
+    lung_fraction = np.broadcast_to(lung_fraction, (dome.size, NX, NY)).copy()
+    lung_fraction[:, :10] = lung_fraction[:, 40:] = 0.0  # the lung spans columns 10-39
+    lung_fraction[:, :, 70:] = 0.0  # its apex
+    image = below + (0.1 - below) * lung_fraction
+    image[:, :10] = image[:, 40:] = 1.0
+    return np.where(lung_fraction > 0.5, 1, 4).astype(np.uint8), image
+
+
+def test_dome_is_sub_pixel_from_the_frames_where_the_mask_is_flat() -> None:
+    """A flat border carries no sub-pixel information in a mask (error up to half a pixel);
+    the frames' partial volume gives it back, also through noise."""
+    t = frame_times(6.0)
+    dome = 150.0 + 10.0 * t  # a slow ramp through many pixel phases
+    masks, image = flat_dome_frames(dome)
+    from_mask = diaphragm_position(masks, SPACING, side="right")
+    assert np.max(np.abs(from_mask - dome)) > 0.4 * DY
+    exact = diaphragm_position(masks, SPACING, side="right", image=image)
+    assert np.max(np.abs(exact - dome)) < 0.01
+    noisy = image + np.random.default_rng(0).normal(0.0, 0.03, image.shape)
+    measured = diaphragm_position(masks, SPACING, side="right", image=noisy)
+    assert np.sqrt(np.mean((measured - dome) ** 2)) < 0.1 * DY
+
+
+def test_without_contrast_below_the_lung_the_masks_border_stays() -> None:
+    """Dark below the dome (gastric air): no partial volume to read, the mask's border is kept."""
+    t = frame_times(2.0)
+    masks, image = flat_dome_frames(150.0 + 10.0 * t, below=0.1)
+    np.testing.assert_allclose(
+        diaphragm_position(masks, SPACING, side="right", image=image),
+        diaphragm_position(masks, SPACING, side="right"),
+    )
+    with pytest.raises(ValueError, match="does not match"):
+        diaphragm_position(masks, SPACING, side="right", image=image[:, :, :-1])
+
+
 def test_dome_ignores_isolated_segmentation_errors_and_empty_frames() -> None:
     t = frame_times(4.0)
     dome = breathing(t)
