@@ -160,7 +160,7 @@ def plot_subject(
     fps: int = 10,
 ) -> None:
     """Write the subject's lung montage (PNG) and animation (GIF)."""
-    from qmrflow.studies.breathing.measures import diaphragm_position
+    from qmrflow.studies.breathing.measures import diaphragm_position, largest_components
 
     series = load_frames(frames, subject=subject)
     masks = load_labels(labels, subject=subject)
@@ -179,7 +179,9 @@ def plot_subject(
     ax = fig.add_subplot(grid[1, :])
     for side, value in (("right", 1), ("left", 2)):
         try:
-            position = diaphragm_position(masks, series.spacing, side=side)
+            position = diaphragm_position(
+                largest_components(masks), series.spacing, side=side, image=series.frames
+            )
         except ValueError:
             continue
         ax.plot(series.frame_times, position, color=LUNG_COLOURS[value], label=f"{side} dome")

@@ -29,7 +29,11 @@ Sub-pixel precision from binary masks comes from combining many columns: the low
 curved dome crosses pixel boundaries at different heights in different columns, so the
 quantisation errors of the columns are nearly independent and average out in a fit over them.
 A flat border (or a straight lateral chest wall) carries no sub-pixel information in a binary
-mask; its precision is then that of one pixel (standard deviation ``d/√12``).
+mask; its precision is then that of one pixel (standard deviation ``d/√12``). Near its apex the
+dome is such a flat border, so where the reconstructed frames are given the mask's lower border
+is refined to sub-pixel from the image's partial volume across it (:func:`diaphragm_position`,
+step 1b): on the demo (4 mm pixels) this took the largest excursion error of the SENSE series
+from 2.1 to 1.4 mm and of gridding from 3.1 to 1.8 mm.
 """
 
 from __future__ import annotations
@@ -79,6 +83,12 @@ MEASURE_COLUMNS = ("task", "side", "measure", "value", "unit")
 
 _UNIFORM_TOLERANCE = 0.01  # relative spread of frame intervals still treated as uniform
 _OUTLIER_PIXELS = 1.5  # dome fit: columns farther than this many pixels from the fit are dropped
+#: Sub-pixel border (:func:`_subpixel_border`): pixels below/above the mask's lowest lung pixel
+#: summed as partial volume, and how many pixels beyond them give the tissue and lung levels.
+_EDGE_BELOW, _EDGE_ABOVE, _LEVEL_PIXELS = 2, 2, 3
+#: A column's tissue-lung contrast below this fraction of the frame's median contrast (e.g. the
+#: gastric air under the left dome) keeps the mask's border.
+_MIN_CONTRAST = 0.3
 
 
 # ----------------------------------------------------------------------------- validation
@@ -173,6 +183,7 @@ def diaphragm_position(
     band: float = 0.5,
     method: Literal["mean", "apex"] = "mean",
     exclude_mm: float = 10.0,
+    image: ArrayLike | None = None,
 ) -> np.ndarray:
     """Craniocaudal position of one hemidiaphragm's dome per frame (mm, positive toward the head).
 
@@ -181,6 +192,15 @@ def diaphragm_position(
     1. *Lower border per column.* For each frame ``t`` and each left-right column ``i`` holding
        pixels of the lung, the lower border ``h[t, i]`` is the lower edge of the column's lowest
        (most caudal) lung pixel: ``(j_min - ½) dy`` with ``j_min`` its index along axis 2.
+       *1b. Sub-pixel, with the frames* (``image``): across the border the image goes from the
+       tissue below (bright) to the lung (dark). With the tissue level ``S`` (median of pixels
+       ``j_min - 3 … j_min - 5``) and the lung level ``L`` (median of ``j_min + 2 … j_min +
+       4``), each pixel ``j`` of ``j_min - 2 … j_min + 1`` holds the lung fraction ``f_j =
+       clip((S - I_j) / (S - L), 0, 1)``, and the border lies the summed lung length below the
+       window's top: ``h = (j_min + 1.5 - Σ f_j) dy``. A sum of partial volumes is unchanged by
+       the reconstruction's blur within the window, and ``f = (0, 0, 1, 1)`` gives the mask's
+       own border. Columns whose contrast ``S - L`` is below 0.3 times the frame's median (e.g.
+       the gastric air under the left dome) keep the mask's border.
     2. *Central columns, fixed over frames.* The lung's left-right extent per frame is
        ``[i_first, i_last]`` (its outermost columns); the medians over the frames in which the
        lung is present give ``[a, b]``. The columns used are those whose centre lies within
@@ -226,6 +246,9 @@ def diaphragm_position(
     exclude_mm
         Columns whose mean-frame border lies more than this above the band's median are not
         diaphragm (see step 3).
+    image
+        ``(T, X, Y)`` reconstructed magnitude frames of the masks: the border is refined to
+        sub-pixel (step 1b). Without them it is the masks' own border.
 
     Returns
     -------
@@ -261,7 +284,14 @@ def diaphragm_position(
         columns = np.sort(np.argsort(np.abs(np.arange(n_x) - centre), kind="stable")[:3])
     lowest = np.argmax(lung[:, columns, :], axis=2)  # (T, C): first lung pixel from below
     valid = in_column[:, columns]
-    border = np.where(valid, (lowest - 0.5) * dy, np.nan)
+    if image is None:
+        edge = lowest - 0.5
+    else:
+        image = np.asarray(image, dtype=float)
+        if image.shape != frames.shape:
+            raise ValueError(f"image {image.shape} does not match the masks {frames.shape}")
+        edge = _subpixel_border(np.abs(image[:, columns, :]), lowest)
+    border = np.where(valid, edge * dy, np.nan)
     typical = _mean_frame(border)
     keep = np.isfinite(typical)
     keep[keep] = typical[keep] <= np.median(typical[keep]) + exclude_mm
@@ -281,6 +311,38 @@ def diaphragm_position(
     coef[refit] = _weighted_parabola(x, border[refit], weight[refit])
     apex = _parabola_max(coef, x[0], x[-1])
     return np.where(count >= 3, apex, mean)
+
+
+def _subpixel_border(profiles: np.ndarray, lowest: np.ndarray) -> np.ndarray:
+    """Lower lung border per frame and column in pixels, refined by partial volume (step 1b of
+    :func:`diaphragm_position`; the mask's ``lowest - ½`` where the contrast is too low).
+
+    Written here, vectorised over frames and columns: it is a few array lookups on the mask's
+    border, which no imaging library offers in this form.
+
+    Parameters
+    ----------
+    profiles
+        ``(T, C, Y)`` image magnitude of the band's columns.
+    lowest
+        ``(T, C)`` index of each column's lowest lung pixel.
+    """
+    n_y = profiles.shape[2]
+
+    def level(offsets: range) -> np.ndarray:
+        index = np.clip(lowest[None] + np.asarray(offsets)[:, None, None], 0, n_y - 1)
+        return np.take_along_axis(profiles[None], index[..., None], axis=3)[..., 0]
+
+    window = level(range(-_EDGE_BELOW, _EDGE_ABOVE))  # (K, T, C)
+    above = _EDGE_ABOVE + _LEVEL_PIXELS
+    lung = np.median(level(range(_EDGE_ABOVE, above)), axis=0)
+    tissue = np.median(level(range(-_EDGE_BELOW - 1, -_EDGE_BELOW - 1 - _LEVEL_PIXELS, -1)), axis=0)
+    contrast = tissue - lung
+    floor = _MIN_CONTRAST * np.median(np.where(contrast > 0, contrast, 0.0), axis=1, keepdims=True)
+    usable = (contrast > 0) & (contrast > floor)
+    fraction = np.clip((tissue - window) / np.where(usable, contrast, 1.0), 0.0, 1.0)
+    refined = lowest + _EDGE_ABOVE - 0.5 - fraction.sum(axis=0)
+    return np.where(usable, refined, lowest - 0.5)
 
 
 def largest_components(masks: ArrayLike) -> np.ndarray:
@@ -832,6 +894,7 @@ def subject_measures(
     *,
     sniff_tasks: Sequence[str] = ("sniff",),
     threshold_mm: float = 2.5,
+    images_by_task: Mapping[str, ArrayLike] | None = None,
 ) -> pd.DataFrame:
     """All breathing measures of one subject as a tidy table (one row per task, side, measure).
 
@@ -868,6 +931,9 @@ def subject_measures(
         Task names that are sniff manoeuvres (peak velocity and paradoxical motion).
     threshold_mm
         Threshold of :func:`paradoxical_motion`.
+    images_by_task
+        Task -> the reconstructed frames of the masks: the diaphragm positions are sub-pixel
+        (:func:`diaphragm_position`, ``image``).
 
     Returns
     -------
@@ -891,7 +957,10 @@ def subject_measures(
         frames = largest_components(task_masks)
         t = _check_times(times_by_task[task], frames.shape[0])
         try:
-            positions = {side: diaphragm_position(frames, spacing, side=side) for side in SIDES}
+            image = None if images_by_task is None else images_by_task[task]
+            positions = {
+                side: diaphragm_position(frames, spacing, side=side, image=image) for side in SIDES
+            }
             width = thoracic_width(frames, spacing)
             for side, position in positions.items():
                 area = lung_area(frames, spacing, side=side)

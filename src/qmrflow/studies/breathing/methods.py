@@ -88,7 +88,8 @@ def _segmentation_and_measures(context: MethodsContext) -> Section:
     )
     measures = (
         "From the lung masks of every frame: the diaphragm position per hemithorax (the lung's "
-        "lower border, fitted over its columns), its excursion in each task and its peak "
+        "lower border over its central columns, refined to sub-pixel by the frame's partial "
+        "volume across it), its excursion in each task and its peak "
         "velocity during the sniff, the thoracic width and its excursion, lung areas, the "
         "synchronicity of diaphragm and chest wall (correlation and lag), and paradoxical "
         "motion: a hemidiaphragm rising by more than "

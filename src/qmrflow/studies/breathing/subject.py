@@ -5,7 +5,8 @@
 
 ``curves``
     Per task and frame: time, diaphragm position per side (:func:`.measures.diaphragm_position`,
-    mm toward the head on the grid), thoracic width and lung areas.
+    mm toward the head on the grid, sub-pixel from the reconstructed frames), thoracic width and
+    lung areas, each lung taken as its largest component per frame, as the measures take it.
 ``measures``
     The tidy measures of :func:`.measures.subject_measures` (task, side, measure, value, unit).
 ``quality`` (demo)
@@ -34,6 +35,7 @@ from qmrflow.studies.breathing.frames import load_frames, load_labels
 from qmrflow.studies.breathing.measures import (
     SIDES,
     diaphragm_position,
+    largest_components,
     lung_area,
     subject_measures,
     thoracic_width,
@@ -52,11 +54,13 @@ SNIFF_TASKS: tuple[str, ...] = ("sniff",)
 
 
 def _curves(
-    masks: np.ndarray, times: np.ndarray, spacing: tuple[float, float]
+    masks: np.ndarray, image: np.ndarray, times: np.ndarray, spacing: tuple[float, float]
 ) -> dict[str, np.ndarray]:
+    """The per-frame curves of one task, from the masks as the measures take them."""
+    masks = largest_components(masks)
     columns = {"time": times}
     for side in SIDES:
-        columns[f"dome_{side}_mm"] = diaphragm_position(masks, spacing, side=side)
+        columns[f"dome_{side}_mm"] = diaphragm_position(masks, spacing, side=side, image=image)
     columns["width_mm"] = thoracic_width(masks, spacing)
     for side in SIDES:
         columns[f"lung_area_{side}_mm2"] = lung_area(masks, spacing, side=side)
@@ -126,7 +130,7 @@ def measure_subject(
     """
     if set(labels) != set(frames):
         raise ValueError(f"tasks of labels {sorted(labels)} and frames {sorted(frames)} differ")
-    masks, times, curve_tables = {}, {}, []
+    masks, images, times, curve_tables = {}, {}, {}, []
     spacing: tuple[float, float] | None = None
     for task in labels:
         series = load_frames(frames[task], subject=subject)
@@ -138,13 +142,19 @@ def measure_subject(
                 path=labels[task],
             )
         masks[task], times[task], spacing = mask, series.frame_times, series.spacing
+        images[task] = series.frames
     assert spacing is not None
     try:
         measures = subject_measures(
-            masks, times, spacing, sniff_tasks=SNIFF_TASKS, threshold_mm=threshold_mm
+            masks,
+            times,
+            spacing,
+            sniff_tasks=SNIFF_TASKS,
+            threshold_mm=threshold_mm,
+            images_by_task=images,
         )
         for task in masks:
-            table = pd.DataFrame(_curves(masks[task], times[task], spacing))
+            table = pd.DataFrame(_curves(masks[task], images[task], times[task], spacing))
             table.insert(0, "frame", np.arange(len(table)))
             table.insert(0, "task", task)
             curve_tables.append(table)
