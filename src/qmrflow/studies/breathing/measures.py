@@ -33,7 +33,7 @@ mask; its precision is then that of one pixel (standard deviation ``d/√12``). 
 dome is such a flat border, so where the reconstructed frames are given the mask's lower border
 is refined to sub-pixel from the image's partial volume across it (:func:`diaphragm_position`,
 step 1b): on the demo (4 mm pixels) this took the largest excursion error of the SENSE series
-from 2.1 to 1.4 mm and of gridding from 3.1 to 1.8 mm.
+from 2.1 to 1.4 mm and of gridding from 3.1 to 1.5-1.8 mm.
 """
 
 from __future__ import annotations
