@@ -632,14 +632,6 @@ def to_html(document: MethodsDocument) -> str:
 
 
 # ------------------------------------------------------------------ the workflow's job
-def read_participants_table(path: PathLike) -> pd.DataFrame:
-    """A participants table as written (``sub-`` labels), with bare participant labels."""
-    from qmrflow.io import read_tsv
-
-    table = read_tsv(path)
-    return table.assign(participant_id=table["participant_id"].astype(str).str.removeprefix("sub-"))
-
-
 def write_methods(
     markdown: PathLike,
     html_file: PathLike,
@@ -683,11 +675,13 @@ def write_methods(
     MethodsDocument
         What was written.
     """
+    from qmrflow.io import read_tsv
+
     given = (config.get("model", {}).get("trained") or {}).keys()
     context = MethodsContext(
         study=study,
         config=config,
-        participants=read_participants_table(participants),
+        participants=read_tsv(participants),  # bare labels, as every table
         splits={split: list(subjects) for split, subjects in splits.items()},
         models=load_models(model_names, metadata, given),
         training_seed=int(training_seed),
