@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from qmrflow.workflow.status import parse_dry_run
 
 from .studies import DYSTROPHY, SYNTHMRI, StudyCase
 
@@ -57,28 +58,15 @@ def run_snakemake(
     return result
 
 
-_JOB = re.compile(r"^(?:local)?rule (\w+):$")
-_WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
-
-
 def planned_jobs(workdir: Path, config: dict) -> set[tuple[str, str]]:
-    """The jobs a dry run plans, as (rule, wildcards) pairs from Snakemake's own job list."""
+    """The jobs a dry run plans, as (rule, wildcards) pairs from Snakemake's own job list
+    (read by ``qmrflow status``'s parser; wildcards as the listing writes them)."""
     result = run_snakemake(workdir, config, "--dry-run")
-    jobs, rule = set(), None
-    for line in result.stdout.splitlines():
-        if match := _JOB.match(line.strip()):
-            if rule is not None:
-                jobs.add((rule, ""))
-            rule = match.group(1)
-        elif rule is not None and (match := _WILDCARDS.match(line)):
-            jobs.add((rule, match.group(1).strip()))
-            rule = None
-        elif rule is not None and not line.strip():
-            jobs.add((rule, ""))
-            rule = None
-    if rule is not None:
-        jobs.add((rule, ""))
-    return {job for job in jobs if job[0] != "all"}
+    return {
+        (job.rule, ", ".join(f"{name}={value}" for name, value in job.wildcards))
+        for job in parse_dry_run(result.stdout)
+        if job.rule != "all"
+    }
 
 
 def slurm_profile() -> dict:
