@@ -15,14 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from qmrflow.errors import QmrflowError
-from qmrflow.report.qc import (
-    DEFAULT_THRESHOLD,
-    FAILED_COLUMNS,
-    index_path,
-    qc_folder,
-    update_flags,
-    write_index,
-)
+from qmrflow.report.qc import DEFAULT_THRESHOLD, FAILED_COLUMNS, flag_failed_jobs
 from qmrflow.workflow.status import (
     STATES,
     default_snakefile,
@@ -112,29 +105,9 @@ def status(args: argparse.Namespace, extra: Sequence[str]) -> int:
         threshold = run_setting(
             snakefile, args.configfile, args.config, ("qc", "outlier_threshold"), DEFAULT_THRESHOLD
         )
-        flag_failed_jobs(results, jobs, float(threshold))
+        failed = jobs.loc[jobs["state"] == "failed", list(FAILED_COLUMNS)]
+        flag_failed_jobs(results, failed, float(threshold), studies=jobs["study"].unique())
     return 1 if (jobs["state"] == "failed").any() else 0
-
-
-def flag_failed_jobs(results: Path, jobs: pd.DataFrame, threshold: float) -> None:
-    """Show the failed jobs on the QC pages and their index (``flags.js``, which every page
-    loads). A run whose subject failed never reaches the index rule, so when there is no index
-    yet it is written here from the pages on disk (the index rule replaces it once it runs)."""
-    failed = jobs.loc[jobs["state"] == "failed", list(FAILED_COLUMNS)]
-    if failed.empty and not qc_folder(results).is_dir():
-        return
-    logger.info("wrote %s", update_flags(results, failed, threshold))
-    if not index_path(results).is_file():
-        pages = {
-            study: {
-                page.stem.removeprefix("sub-"): page
-                for page in sorted((qc_folder(results) / str(study)).glob("sub-*.html"))
-            }
-            for study in sorted(jobs["study"].unique())
-        }
-        outliers = pd.DataFrame(columns=["study", "subject", "measure"])
-        path = write_index(index_path(results), pages, outliers, failed, threshold)
-        logger.info("wrote %s", path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from qmrflow.report.qc import (
     QCTable,
     SubjectQC,
     cohort_outliers,
+    flag_failed_jobs,
     flags_payload,
     image_from_figure,
     image_from_file,
@@ -303,3 +304,22 @@ def test_status_rewrites_the_flags_with_failed_jobs_keeping_the_outliers(tmp_pat
     assert flags["studies"]["s"]["005"]["outliers"][0]["value"] == 8.0
     assert flags["studies"]["s"]["p1"]["failed"][0]["stage"] == "fit"
     assert _flags(update_flags(results))["studies"].keys() == {"s"}
+
+
+def test_a_failed_run_gets_its_flags_and_an_index_of_the_pages_on_disk(tmp_path):
+    """A subject's failure keeps the index rule from running: the pages already written are
+    indexed with the failure; nothing is written for a run without pages or failures."""
+    results = tmp_path / "results"
+    none = pd.DataFrame(columns=list(FAILED_COLUMNS))
+    flag_failed_jobs(results, none, 3.5, studies=["s"])
+    assert not results.exists()
+    for subject in ("p1", "p2"):
+        page = page_path(results, "s", subject)
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("<html></html>")
+    failed = pd.DataFrame([["s", "p3", "fit", "logs/fit/sub-p3.log"]], columns=FAILED_COLUMNS)
+    flag_failed_jobs(results, failed, 3.5, studies=["s"])
+    assert _flags(results / "qc/flags.js")["studies"]["s"]["p3"]["failed"][0]["stage"] == "fit"
+    index = (results / "qc/index.html").read_text()
+    assert 'href="s/sub-p1.html"' in index and 'href="s/sub-p2.html"' in index
+    assert "s sub-p3: fit" in index

@@ -73,6 +73,7 @@ __all__ = [
     "QCTable",
     "SubjectQC",
     "cohort_outliers",
+    "flag_failed_jobs",
     "flags_path",
     "flags_payload",
     "image_from_figure",
@@ -980,3 +981,37 @@ def index_pages(
         threshold,
     )
     return found
+
+
+def flag_failed_jobs(
+    results: PathLike, failed: pd.DataFrame, threshold: float, studies: Iterable[str]
+) -> None:
+    """Show the failed jobs on the QC pages and their index (``flags.js``, which every page
+    loads). A run whose subject failed never reaches the index rule, so when there is no index
+    yet it is written here from the pages on disk (the index rule replaces it once it runs).
+
+    Parameters
+    ----------
+    results
+        The run's results folder.
+    failed
+        The failed jobs (:data:`FAILED_COLUMNS`), e.g. from ``qmrflow status``; may be empty.
+    threshold
+        The outlier threshold the index states.
+    studies
+        The studies of the run (the index lists each).
+    """
+    if failed.empty and not qc_folder(results).is_dir():
+        return
+    logger.info("wrote %s", update_flags(results, failed, threshold))
+    if not index_path(results).is_file():
+        pages = {
+            study: {
+                page.stem.removeprefix("sub-"): page
+                for page in sorted((qc_folder(results) / str(study)).glob("sub-*.html"))
+            }
+            for study in sorted(set(studies))
+        }
+        outliers = pd.DataFrame(columns=["study", "subject", "measure"])
+        path = write_index(index_path(results), pages, outliers, failed, threshold)
+        logger.info("wrote %s", path)
