@@ -7,6 +7,7 @@ import pytest
 
 from qmrflow.roi import (
     component_masks,
+    dice,
     label_components,
     label_masks,
     largest_component,
@@ -96,3 +97,17 @@ def test_largest_component_per_frame_never_joins_frames():
     assert largest_component(frames, 1, per_frame=True)[1].sum() == 4
     with pytest.raises(ValueError, match="connectivity"):
         largest_component(frames, 3, per_frame=True)
+
+
+def test_dice_per_frame():
+    a = np.zeros((4, 4, 1, 3), np.uint8)
+    b = a.copy()
+    a[:2, :2, 0, 0] = 2  # 4 voxels
+    b[:2, :1, 0, 0] = 2  # 2 of them
+    a[0, 0, 0, 1] = 2
+    d = dice(a, b, 2)
+    assert d.shape == (1, 3)
+    np.testing.assert_allclose(d[0, :2], [2 * 2 / 6, 0.0])
+    assert np.isnan(d[0, 2])
+    stack = np.moveaxis(a[:, :, 0], -1, 0)
+    np.testing.assert_allclose(dice(stack, stack, 2, axes=(1, 2))[:2], [1.0, 1.0])

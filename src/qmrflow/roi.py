@@ -13,7 +13,8 @@ T2, PD, a perfusion or susceptibility map, ...) inside it. Three ways to get ROI
 median, standard deviation (``ddof = 1``; NaN for a one-voxel ROI) and voxel count, and, when
 reference maps are given (e.g. a simulation's ground truth), the median over the ROI's voxels
 of the absolute percentage error against the reference. :func:`measure_labels` and
-:func:`measure_components` return the same measures as tables.
+:func:`measure_components` return the same measures as tables. :func:`dice` compares two label
+arrays (per slice and frame by default).
 
 Connectivity of components: ``connectivity`` is scipy's rank of the structuring element
 (:func:`scipy.ndimage.generate_binary_structure`): 1 joins voxels sharing a face, ``ndim``
@@ -35,6 +36,7 @@ from scipy import ndimage
 __all__ = [
     "MEASURE_COLUMNS",
     "component_masks",
+    "dice",
     "label_components",
     "label_masks",
     "largest_component",
@@ -48,6 +50,34 @@ logger = logging.getLogger(__name__)
 #: Columns of the measures of one ROI and map (after the ROI key columns and ``map``).
 MEASURE_COLUMNS: tuple[str, ...] = ("mean", "median", "sd", "n_voxels")
 ERROR_COLUMN = "voxel_error_percent"
+
+
+def dice(a: ArrayLike, b: ArrayLike, label: int, axes: Sequence[int] = (0, 1)) -> np.ndarray:
+    """Dice overlap of ``label`` in two label arrays, over ``axes`` (per frame by default).
+
+    Parameters
+    ----------
+    a, b
+        Label arrays of one shape, e.g. ``(X, Y, S, T)``.
+    label
+        The label compared.
+    axes
+        The in-plane axes: the default ``(0, 1)`` gives one Dice per slice and frame for
+        ``(X, Y, S, T)`` series; use ``(1, 2)`` for a stack ``(N, X, Y)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Dice over the remaining axes (float64); NaN where the label is in neither array.
+    """
+    a, b = np.asarray(a) == label, np.asarray(b) == label
+    if a.shape != b.shape:
+        raise ValueError(f"label arrays differ in shape: {a.shape} vs {b.shape}")
+    axes = tuple(axes)
+    overlap = np.count_nonzero(a & b, axis=axes)
+    total = np.count_nonzero(a, axis=axes) + np.count_nonzero(b, axis=axes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, 2.0 * overlap / total, np.nan)
 
 
 def label_components(mask: ArrayLike, connectivity: int | None = None) -> tuple[np.ndarray, int]:

@@ -7,12 +7,10 @@ import torch
 from qmrflow.dl.frames import (
     FrameSegmentationSettings,
     _augment,
-    dice,
     network_inputs,
     sample_frames,
 )
 
-MYOCARDIUM = 2
 SegmentationSettings = FrameSegmentationSettings
 
 
@@ -46,20 +44,6 @@ def test_augmentation_shifts_the_frame_and_its_labels_against_the_context():
         assert found
         rolled += found[0] != (0, 0)
     assert rolled > 32  # most samples shifted (a 1 in 49 chance each of none)
-
-
-def test_dice_per_frame():
-    a = np.zeros((4, 4, 1, 3), np.uint8)
-    b = a.copy()
-    a[:2, :2, 0, 0] = 2  # 4 voxels
-    b[:2, :1, 0, 0] = 2  # 2 of them
-    a[0, 0, 0, 1] = 2
-    d = dice(a, b, MYOCARDIUM)
-    assert d.shape == (1, 3)
-    np.testing.assert_allclose(d[0, :2], [2 * 2 / 6, 0.0])
-    assert np.isnan(d[0, 2])
-    stack = np.moveaxis(a[:, :, 0], -1, 0)
-    np.testing.assert_allclose(dice(stack, stack, 2, axes=(1, 2))[:2], [1.0, 1.0])
 
 
 def test_settings_from_mapping():

@@ -52,6 +52,7 @@ from qmrflow.dl.checkpoint import (
 )
 from qmrflow.dl.inference import export_program, predict_batches
 from qmrflow.errors import ModelError
+from qmrflow.roi import dice
 from qmrflow.settings import settings_from_mapping
 
 if TYPE_CHECKING:
@@ -234,34 +235,6 @@ def network_inputs(
     summary = _temporal_context(stack)[:, None]  # (S, 1, 2, X, Y)
     summary = np.broadcast_to(summary, (stack.shape[0], index.size, *summary.shape[2:]))
     return np.concatenate([chosen, summary], axis=2)
-
-
-def dice(a: np.ndarray, b: np.ndarray, label: int, axes: Sequence[int] = (0, 1)) -> np.ndarray:
-    """Dice overlap of ``label`` in two label arrays, over ``axes`` (per frame by default).
-
-    Parameters
-    ----------
-    a, b
-        Label arrays of one shape, e.g. ``(X, Y, S, T)``.
-    label
-        The label compared.
-    axes
-        The in-plane axes: the default ``(0, 1)`` gives one Dice per slice and frame for
-        ``(X, Y, S, T)`` series; use ``(1, 2)`` for a stack ``(N, X, Y)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Dice over the remaining axes (float64); NaN where the label is in neither array.
-    """
-    a, b = np.asarray(a) == label, np.asarray(b) == label
-    if a.shape != b.shape:
-        raise ValueError(f"label arrays differ in shape: {a.shape} vs {b.shape}")
-    axes = tuple(axes)
-    overlap = np.count_nonzero(a & b, axis=axes)
-    total = np.count_nonzero(a, axis=axes) + np.count_nonzero(b, axis=axes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, 2.0 * overlap / total, np.nan)
 
 
 def frame_indices(n_frames: int, count: int) -> np.ndarray:

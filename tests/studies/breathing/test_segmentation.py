@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from qmrflow.dl.checkpoint import metadata_path
-from qmrflow.dl.frames import dice
 from qmrflow.errors import ModelError
+from qmrflow.roi import dice
 from qmrflow.studies.breathing.frames import load_labels, save_frames, save_labels
 from qmrflow.studies.breathing.segmentation import (
     LEFT_LUNG,

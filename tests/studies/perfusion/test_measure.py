@@ -9,6 +9,8 @@ checked against the truth it was simulated from.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -131,3 +133,12 @@ def test_the_lv_mask_lands_in_the_lv_pool_of_the_aif_series():
         relaxivity=QUANTIFICATION["relaxivity"],
     )
     np.testing.assert_allclose(aif, sim.aif_concentration, atol=0.03 * sim.aif_concentration.max())
+
+
+def test_measure_jobs_do_not_import_torch():
+    """Twelve measure jobs per demo: the numpy Dice keeps torch (about 1.7 s each) out."""
+    code = (
+        "import sys, qmrflow.studies.perfusion.measure; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -28,9 +28,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from qmrflow.dl.frames import dice
 from qmrflow.errors import InputDataError
 from qmrflow.io import load_nifti, read_tsv, save_nifti, write_tsv
+from qmrflow.roi import dice
 from qmrflow.studies.breathing.frames import load_frames, load_labels
 from qmrflow.studies.breathing.measures import (
     SIDES,

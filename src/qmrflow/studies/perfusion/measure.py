@@ -46,6 +46,7 @@ import pandas as pd
 from qmrflow.errors import InputDataError
 from qmrflow.io import load_nifti, read_tsv, save_nifti, write_tsv
 from qmrflow.registration.warp import warp_frames
+from qmrflow.roi import dice
 from qmrflow.studies.perfusion.motion import voxel_size
 from qmrflow.studies.perfusion.quantify import (
     arterial_input,
@@ -56,7 +57,6 @@ from qmrflow.studies.perfusion.quantify import (
     segment_core,
     series_concentration,
 )
-from qmrflow.studies.perfusion.segmentation import dice
 from qmrflow.studies.perfusion.segments import (
     N_SEGMENTS,
     SEGMENT_TERRITORY,
