@@ -16,19 +16,17 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from qmrflow.dl.checkpoint import save_checkpoint, training_metadata
-from qmrflow.dl.device import select_device
-from qmrflow.dl.training import TrainResult
 from qmrflow.io import write_tsv
-from qmrflow.registration.deep import RegistrationSettings, inference_program, train_registration
 from qmrflow.registration.iterative import motion_free_reference
 from qmrflow.studies.perfusion.motion import voxel_size
 from qmrflow.studies.perfusion.series import load_series, save_series
+
+if TYPE_CHECKING:
+    from qmrflow.dl.training import TrainResult
 
 __all__ = ["reference_pairs", "train_registration_model", "write_reference"]
 
@@ -112,6 +110,18 @@ def train_registration_model(
     threads
         CPU threads.
     """
+    # here, not at the top: the per-subject reference jobs import this module and need neither
+    # torch nor MONAI (about 3 s of imports each)
+    import torch
+
+    from qmrflow.dl.checkpoint import save_checkpoint, training_metadata
+    from qmrflow.dl.device import select_device
+    from qmrflow.registration.deep import (
+        RegistrationSettings,
+        inference_program,
+        train_registration,
+    )
+
     device = select_device(threads)
     train_pairs = reference_pairs(train)
     val_pairs = reference_pairs(val)
