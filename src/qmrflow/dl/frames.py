@@ -9,11 +9,15 @@ right lungs); a study keeps only its labels, its file layout and its checkpoint 
 Inputs (:func:`network_inputs`, the same in training and inference)
     Channel 0 is the frame, divided by its own 99th intensity percentile (a contrast passage
     or a coil's shading changes a frame's brightness; per frame, every phase is on a comparable
-    scale). With ``context`` two more channels hold the stack's *temporal summary*: the maximum
-    and the standard deviation over all its frames, each divided by its own 99th percentile
-    (in perfusion, before the contrast arrives the tissues look alike in a frame, while the
-    summary always shows them). The labels still follow the frame: augmentation shifts the
-    frame and its labels against the summary channels by up to ``shift`` pixels.
+    scale). With ``context`` (off by default) two more channels hold the stack's *temporal
+    summary*: the maximum and the standard deviation over all its frames, each divided by its
+    own 99th percentile (before a contrast agent arrives the tissues look alike in a frame, while
+    the summary always shows them). The labels still follow the frame: augmentation shifts the
+    frame and its labels against the summary channels by up to ``shift`` pixels. A study that
+    trains on unaligned series and segments aligned ones should leave it off: the summary of a
+    moving series is smeared along the motion, that of an aligned one is sharp, and a network
+    that learned the first places its labels off the anatomy of the second (perfusion: by 1-3 mm,
+    :mod:`qmrflow.studies.perfusion.segmentation`).
 
 Training (:func:`train_frame_segmenter`) runs on :func:`qmrflow.dl.training.fit` with MONAI's
 Dice + cross-entropy loss, AdamW with a cosine schedule and augmentation: random reversal of the
@@ -113,7 +117,8 @@ class FrameSegmentationSettings:
     augment
         Random flips, transposes, shifts and intensity scaling of the training frames.
     context
-        Give the network the stack's temporal maximum and SD as two more input channels.
+        Give the network the stack's temporal maximum and SD as two more input channels (see
+        the module's notes for when not to).
     shift
         With ``context`` and ``augment``: the frame channel and its labels are shifted by up to
         this many pixels (per axis) against the summary channels (about the motion expected
@@ -135,7 +140,7 @@ class FrameSegmentationSettings:
     weight_decay: float = 1e-5
     frames_per_series: int = 16
     augment: bool = True
-    context: bool = True
+    context: bool = False
     shift: int = 6
     flips: tuple[int, ...] = (0, 1)
     transpose: bool = True

@@ -148,8 +148,10 @@ def test_training_segments_held_out_rings(trained, cohort):
     assert isinstance(run, Program)  # the inference program: no MONAI needed
     assert settings.channels == (8, 16, 32)
     series, labels = cohort["s6"]
-    assert settings.context and settings.in_channels == 3
-    predicted = segment_series(run, series, device=CPU, batch_size=7)
+    assert (
+        not settings.context and settings.in_channels == 1
+    )  # the study's default: the frame alone
+    predicted = segment_series(run, series, device=CPU, batch_size=7, context=settings.context)
     assert predicted.shape == series.shape and predicted.dtype == np.uint8
     truth = map_labels(np.broadcast_to(labels[..., None], series.shape))
     scores = dice(predicted, truth, MYOCARDIUM)
@@ -169,6 +171,30 @@ def test_labels_follow_the_frame_not_the_context(trained, cohort):
     where_it_is = dice(predicted, np.roll(truth, (3, 3), axis=(0, 1)), MYOCARDIUM)
     where_the_series_is = dice(predicted, truth, MYOCARDIUM)
     assert np.all(where_it_is > where_the_series_is + 0.1)
+
+
+def test_checkpoints_with_the_summary_channels_run_with_them(cohort, tmp_path):
+    """A network trained with the temporal summary (``context``) is given it at inference."""
+    outputs = {"model": tmp_path / "context.pt"}
+    train_segmentation(
+        train={"s0": cohort["s0"]},
+        val={"s1": cohort["s1"]},
+        settings=TINY | {"epochs": 1, "context": True},
+        seed=0,
+        outputs=outputs,
+        provenance={},
+        device=CPU,
+        threads=1,
+    )
+    assert json.loads(metadata_path(outputs["model"]).read_text())["inputs"] == [
+        "frame",
+        "temporal_max",
+        "temporal_sd",
+    ]
+    run, settings, _ = load_segmenter(outputs["model"], CPU)
+    assert settings.context and settings.in_channels == 3
+    labels = segment_series(run, cohort["s6"][0], device=CPU, context=settings.context)
+    assert labels.shape == cohort["s6"][0].shape
 
 
 def test_frame_only_checkpoints_still_load(cohort, tmp_path):
@@ -202,7 +228,7 @@ def test_checkpoint_metadata_and_history(trained):
     assert meta["classes"] == ["background", "lv_blood_pool", "myocardium", "rv_blood_pool"]
     assert meta["settings"]["epochs"] == TINY["epochs"] and meta["inference_program"]
     assert meta["n_train_frames"] == 5 * 2 * 8 and meta["seed"] == 0
-    assert meta["inputs"] == ["frame", "temporal_max", "temporal_sd"]
+    assert meta["inputs"] == ["frame"]
     history = pd.read_csv(trained["history"], sep="\t")
     assert list(history.columns) == [
         "epoch",

@@ -7,19 +7,21 @@ labels 4 (liver) and 5 (other tissue) are background to the network (:func:`map_
 The network, its inputs, training and inference are the shared per-frame engine
 (:mod:`qmrflow.dl.frames`); this module holds what is the study's: its labels, its series
 layout ``(X, Y, S, T)`` (the engine's stacks are ``(S, T, X, Y)``), its files and its checkpoint
-metadata. The network gets the slice's *temporal summary* (maximum and SD over the frames)
-beside each frame (``context``): before the contrast arrives myocardium, blood and surrounding
-tissue look alike in a frame, while the summary always shows the enhanced blood pools and
-myocardium; the frame channel says where they are *in this frame*. It is trained on the
-unaligned series, whose summary is blurred by the motion while each frame's labels follow that
-frame, and augmentation shifts the frame and its labels against the summary channels by a few
-pixels (``shift``), so that the position comes from the frame and the summary only says what the
-tissues are. The Dice of a frame's labels against the majority (:mod:`.measure`) therefore
-still measures how consistently the myocardium sits in one place across the aligned frames.
-Training keeps the epoch with the highest validation myocardial Dice; training frames are
-sampled evenly over each series, so the baseline, the upslope, the peak and the washout are all
-seen. Checkpoints whose recorded settings predate ``context`` are frame-only networks and are
-run as such.
+metadata. The network sees each frame alone, as the paper segments every frame. It is trained
+on the unaligned series (each frame's labels follow that frame) and applied to the aligned ones.
+The engine's temporal-summary channels (``context``: the slice's maximum and SD over the frames
+beside each frame) were tried and dropped for that reason: the summary of an unaligned series
+is smeared along the breathing motion, that of an aligned series is sharp, and the network
+trained on the first placed the myocardium of the second 1-3 mm off its true position (demo,
+every alignment). That shifted the segment cores toward the blood pool, and the DL alignment's
+median MBF error against the truth was 12-14 % with the summary and 8-11 % without it (the
+iterative alignment's 9-10 % either way); without the summary each frame's Dice is lower
+(DL 0.86 instead of 0.88, validation myocardium about 0.83 either way). The Dice of a frame's
+labels against the majority (:mod:`.measure`) measures how consistently the myocardium sits in
+one place across the aligned frames. Training keeps the epoch with the highest validation
+myocardial Dice; training frames are sampled evenly over each series, so the baseline, the
+upslope, the peak and the washout are all seen. Checkpoints that record the summary channels
+(``context``) are run with them; those whose settings predate ``context`` are frame-only.
 """
 
 from __future__ import annotations
@@ -80,12 +82,10 @@ _LABEL_MAP = np.array([0, 1, 2, 3, 0, 0], dtype=np.int64)
 #: History column of each class's validation Dice (``val_dice_<column>``).
 _COLUMNS = {"lv_blood_pool": "lv", "myocardium": "myocardium", "rv_blood_pool": "rv"}
 
-#: Config ``perfusion.segmentation``; the defaults (the engine's) are sized for the CPU demo: 10
-#: training subjects x 3 slices x 16 frames of 64 x 64 (20 epochs) train in about half a minute
-#: on one CPU thread (demo: validation myocardial Dice 0.89). ``shift`` 6 is about the
-#: respiratory excursion (12 mm at the demo's 2 mm); smaller shifts score a slightly higher
-#: validation Dice but let the network place the myocardium of a frame without contrast where
-#: the summary has it.
+#: Config ``perfusion.model.segmentation``; the engine's defaults otherwise (frame only). The demo
+#: trains 60 epochs on 6 training subjects x 3 slices x 16 frames of 64 x 64 in about a minute
+#: on one CPU thread, beside the registration network's training (validation myocardial Dice
+#: about 0.83, best after 30-50 epochs; 20 epochs gave 0.78-0.80).
 SegmentationSettings = FrameSegmentationSettings
 
 
@@ -321,7 +321,7 @@ def segment_series(
     *,
     device: torch.device,
     batch_size: int = 32,
-    context: bool = True,
+    context: bool = False,
 ) -> np.ndarray:
     """Segment every frame of every slice: network labels 0-3 per voxel, ``(X, Y, S, T)`` uint8.
 
