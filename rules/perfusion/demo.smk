@@ -43,6 +43,8 @@ if PERFUSION_LAYOUT.demo:
             **{kind: perfusion_truth(kind, "{subject}") for kind in PERFUSION_TRUTH},
         log:
             f"{LOGS}/simulate_perfusion_subject/sub-{{subject}}.log",
+        # about a second each; they feed the references and trainings (the critical path)
+        priority: 1
         conda:
             "../../envs/imaging.yaml"
         params:
