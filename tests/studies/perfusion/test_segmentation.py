@@ -173,51 +173,44 @@ def test_labels_follow_the_frame_not_the_context(trained, cohort):
     assert np.all(where_it_is > where_the_series_is + 0.1)
 
 
-def test_checkpoints_with_the_summary_channels_run_with_them(cohort, tmp_path):
-    """A network trained with the temporal summary (``context``) is given it at inference."""
-    outputs = {"model": tmp_path / "context.pt"}
+def _one_epoch_model(cohort, path, context):
+    """A checkpoint trained for one epoch on s0 (selected on s1), with or without the summary."""
     train_segmentation(
         train={"s0": cohort["s0"]},
         val={"s1": cohort["s1"]},
-        settings=TINY | {"epochs": 1, "context": True},
+        settings=TINY | {"epochs": 1, "context": context},
         seed=0,
-        outputs=outputs,
+        outputs={"model": path},
         provenance={},
         device=CPU,
         threads=1,
     )
-    assert json.loads(metadata_path(outputs["model"]).read_text())["inputs"] == [
-        "frame",
-        "temporal_max",
-        "temporal_sd",
-    ]
-    run, settings, _ = load_segmenter(outputs["model"], CPU)
-    assert settings.context and settings.in_channels == 3
+    return path
+
+
+def _segments_with_its_inputs(path, cohort, channels):
+    run, settings, _ = load_segmenter(path, CPU)
+    assert settings.in_channels == channels
     labels = segment_series(run, cohort["s6"][0], device=CPU, context=settings.context)
     assert labels.shape == cohort["s6"][0].shape
+
+
+def test_checkpoints_with_the_summary_channels_run_with_them(cohort, tmp_path):
+    """A network trained with the temporal summary (``context``) is given it at inference."""
+    path = _one_epoch_model(cohort, tmp_path / "context.pt", context=True)
+    inputs = json.loads(metadata_path(path).read_text())["inputs"]
+    assert inputs == ["frame", "temporal_max", "temporal_sd"]
+    _segments_with_its_inputs(path, cohort, channels=3)
 
 
 def test_frame_only_checkpoints_still_load(cohort, tmp_path):
     """Checkpoints from before the context channels record no ``context``: one input channel."""
-    outputs = {"model": tmp_path / "old.pt"}
-    train_segmentation(
-        train={"s0": cohort["s0"]},
-        val={"s1": cohort["s1"]},
-        settings=TINY | {"epochs": 1, "context": False},
-        seed=0,
-        outputs=outputs,
-        provenance={},
-        device=CPU,
-        threads=1,
-    )
-    meta_file = metadata_path(outputs["model"])
+    path = _one_epoch_model(cohort, tmp_path / "old.pt", context=False)
+    meta_file = metadata_path(path)
     meta = json.loads(meta_file.read_text())
     del meta["settings"]["context"], meta["settings"]["shift"]
     meta_file.write_text(json.dumps(meta))
-    run, settings, _ = load_segmenter(outputs["model"], CPU)
-    assert not settings.context and settings.in_channels == 1
-    labels = segment_series(run, cohort["s6"][0], device=CPU, context=settings.context)
-    assert labels.shape == cohort["s6"][0].shape
+    _segments_with_its_inputs(path, cohort, channels=1)
 
 
 def test_checkpoint_metadata_and_history(trained):
