@@ -15,7 +15,7 @@ is smeared along the breathing motion, that of an aligned series is sharp, and t
 trained on the first placed the myocardium of the second 1-3 mm off its true position (demo,
 every alignment). That shifted the segment cores toward the blood pool, and the DL alignment's
 median MBF error against the truth was 12-14 % with the summary and 8-11 % without it (the
-iterative alignment's 9-10 % either way); without the summary each frame's Dice is lower
+iterative alignment's 8-10 % either way); without the summary each frame's Dice is lower
 (DL 0.86 instead of 0.88, validation myocardium about 0.83 either way). The Dice of a frame's
 labels against the majority (:mod:`.measure`) measures how consistently the myocardium sits in
 one place across the aligned frames. Training keeps the epoch with the highest validation
