@@ -218,7 +218,7 @@ def _stacks(stacks: np.ndarray) -> np.ndarray:
 
 
 def network_inputs(
-    stacks: np.ndarray, *, frames: Sequence[int] | np.ndarray | None = None, context: bool = True
+    stacks: np.ndarray, *, frames: Sequence[int] | np.ndarray | None = None, context: bool = False
 ) -> np.ndarray:
     """The network's inputs for frames of every stack: ``(S, T', C, X, Y)`` float32.
 
@@ -252,7 +252,7 @@ def sample_frames(
     labels: Sequence[np.ndarray],
     *,
     frames_per_series: int = 16,
-    context: bool = True,
+    context: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames sampled evenly over each stack, as network inputs, with their labels.
 
@@ -707,7 +707,7 @@ def segment_frames(
     *,
     device: torch.device,
     batch_size: int = 32,
-    context: bool = True,
+    context: bool = False,
 ) -> np.ndarray:
     """Label every frame of every stack: ``(S, T, X, Y)`` -> ``(S, T, X, Y)`` uint8.
 

@@ -113,7 +113,7 @@ def test_training_frames_sample_the_series_and_map_labels(cohort):
     series, labels = cohort["s0"]
     moving = np.repeat(labels[..., None], 10, axis=3)
     moving[..., -1] = 0  # per-frame labels follow the frame they belong to
-    x, y = training_frames([series, series], [labels, moving], frames_per_series=4)
+    x, y = training_frames([series, series], [labels, moving], frames_per_series=4, context=True)
     assert x.shape == (2 * 2 * 4, 3, 32, 32) and x.dtype == np.float32
     assert y.shape == (16, 32, 32) and y.dtype == np.int64
     assert set(np.unique(y)) == {0, 1, 2, 3}
@@ -135,11 +135,11 @@ def test_training_frames_sample_the_series_and_map_labels(cohort):
 
 def test_network_inputs_of_chosen_frames(cohort):
     series, _ = cohort["s1"]
-    every = network_inputs(series)
+    every = network_inputs(series, context=True)
     assert every.shape == (2, 10, 3, 32, 32)
-    some = network_inputs(series, frames=[2, 7])
+    some = network_inputs(series, frames=[2, 7], context=True)
     np.testing.assert_array_equal(some, every[:, [2, 7]])
-    assert network_inputs(series, context=False).shape == (2, 10, 1, 32, 32)
+    assert network_inputs(series).shape == (2, 10, 1, 32, 32)
 
 
 def test_training_segments_held_out_rings(trained, cohort):

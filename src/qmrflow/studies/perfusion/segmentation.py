@@ -102,7 +102,7 @@ def _stacks(data: np.ndarray) -> np.ndarray:
 
 
 def network_inputs(
-    series: SeriesLike, *, frames: Sequence[int] | np.ndarray | None = None, context: bool = True
+    series: SeriesLike, *, frames: Sequence[int] | np.ndarray | None = None, context: bool = False
 ) -> np.ndarray:
     """The network's inputs for frames of every slice: ``(S, T', C, X, Y)`` float32.
 
@@ -132,7 +132,7 @@ def training_frames(
     labels_list: Sequence[np.ndarray],
     *,
     frames_per_series: int = 16,
-    context: bool = True,
+    context: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frames sampled evenly over each series, as network inputs, with their network labels.
 
