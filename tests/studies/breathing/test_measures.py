@@ -12,6 +12,7 @@ from qmrflow.studies.breathing.measures import (
     excursion,
     largest_components,
     lung_area,
+    lung_labels,
     paradoxical_motion,
     peak_sniff_velocity,
     smoothed_velocity,
@@ -386,3 +387,9 @@ def test_a_stray_fragment_below_the_dome_does_not_move_the_measures() -> None:
     noisy = subject_measures({"breathing": stray}, {"breathing": tb}, SPACING)
     pd.testing.assert_frame_equal(clean, noisy)
     assert excursion(diaphragm_position(stray, SPACING, side="left")) > 50  # unless cleaned
+
+
+def test_lung_labels_keep_only_the_lungs():
+    np.testing.assert_array_equal(lung_labels(np.arange(6)), [0, 1, 2, 0, 0, 0])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        lung_labels(np.array([-1, 1]))

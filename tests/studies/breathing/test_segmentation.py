@@ -10,12 +10,10 @@ from qmrflow.dl.checkpoint import metadata_path
 from qmrflow.errors import ModelError
 from qmrflow.roi import dice
 from qmrflow.studies.breathing.frames import load_labels, save_frames, save_labels
+from qmrflow.studies.breathing.measures import LEFT_LUNG, RIGHT_LUNG, lung_labels
 from qmrflow.studies.breathing.segmentation import (
-    LEFT_LUNG,
     NETWORK_CLASSES,
-    RIGHT_LUNG,
     load_lung_segmenter,
-    lung_labels,
     segment_subject,
     train_lung_segmentation,
 )
@@ -76,12 +74,6 @@ def trained(cohort, tmp_path_factory):
     )
     torch.set_num_threads(threads)
     return outputs
-
-
-def test_lung_labels_keep_only_the_lungs():
-    np.testing.assert_array_equal(lung_labels(np.arange(6)), [0, 1, 2, 0, 0, 0])
-    with pytest.raises(ValueError, match="non-negative integers"):
-        lung_labels(np.array([-1, 1]))
 
 
 def test_segments_held_out_lungs_on_their_sides(trained, cohort, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from qmrflow.errors import InputDataError
 from qmrflow.io.bids import sidecar_path
 from qmrflow.studies.breathing.frames import load_labels, save_frames, save_labels
-from qmrflow.studies.breathing.segmentation import lung_labels
+from qmrflow.studies.breathing.measures import lung_labels
 from qmrflow.studies.breathing.subject import fit_subject_t1, measure_subject
 
 TASKS = ("breathing", "sniff")

@@ -61,6 +61,7 @@ __all__ = [
     "excursion",
     "largest_components",
     "lung_area",
+    "lung_labels",
     "paradoxical_motion",
     "peak_sniff_velocity",
     "smoothed_velocity",
@@ -77,6 +78,22 @@ LEFT_LUNG = 2
 """Label of the left lung in the masks."""
 SIDES: dict[str, int] = {"right": RIGHT_LUNG, "left": LEFT_LUNG}
 """Side name -> mask label."""
+
+
+def lung_labels(labels: np.ndarray) -> np.ndarray:
+    """Study labels to lung masks: 1 (right lung) and 2 (left lung) kept, all else 0.
+
+    Raises
+    ------
+    ValueError
+        Negative or non-integer labels.
+    """
+    values = np.asarray(labels)
+    as_int = values.astype(np.int64)
+    if np.any(as_int != values) or as_int.min(initial=0) < 0:
+        raise ValueError(f"labels must be non-negative integers, got {np.unique(values)[:10]}")
+    return np.where((as_int == RIGHT_LUNG) | (as_int == LEFT_LUNG), as_int, 0)
+
 
 MEASURE_COLUMNS = ("task", "side", "measure", "value", "unit")
 """Columns of the tidy table of :func:`subject_measures`."""

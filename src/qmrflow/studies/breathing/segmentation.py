@@ -2,8 +2,8 @@
 
 Every frame of a reconstructed series is labelled on its own into :data:`NETWORK_CLASSES`:
 background, right lung, left lung (the study's labels 1 and 2; every other tissue is background
-to the network, :func:`lung_labels`). The network, its inputs, training and inference are
-:mod:`qmrflow.dl.frames`; this module holds the study's labels, settings and files.
+to the network, :func:`.measures.lung_labels`). The network, its inputs, training and inference are
+:mod:`qmrflow.dl.frames`; this module holds the study's network classes, settings and files.
 
 The lungs are dark in every frame (no contrast passage), so the network sees the frame alone
 (``context`` off). Augmentation may not reverse the left-right axis (axis 0 of the coronal
@@ -33,14 +33,12 @@ from qmrflow.dl.training import TrainResult
 from qmrflow.errors import InputDataError
 from qmrflow.io.bids import subject_of
 from qmrflow.studies.breathing.frames import load_frames, load_labels, save_labels
+from qmrflow.studies.breathing.measures import lung_labels
 
 __all__ = [
     "DEFAULT_SETTINGS",
-    "LEFT_LUNG",
     "NETWORK_CLASSES",
-    "RIGHT_LUNG",
     "load_lung_segmenter",
-    "lung_labels",
     "segment_subject",
     "train_lung_segmentation",
 ]
@@ -54,7 +52,6 @@ Item = Sequence[tuple[np.ndarray | PathLike, np.ndarray | PathLike]]
 
 #: The network's classes, in output-channel order.
 NETWORK_CLASSES: tuple[str, ...] = ("background", "right_lung", "left_lung")
-RIGHT_LUNG, LEFT_LUNG = 1, 2
 
 #: Engine settings of the study (config ``breathing.model.segmentation`` overrides them): the
 #: frame alone, no flips across the sides.
@@ -69,21 +66,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 def settings_from(values: Mapping[str, Any] | None) -> FrameSegmentationSettings:
     """The engine settings: the study's defaults under the config's values."""
     return FrameSegmentationSettings.from_mapping(DEFAULT_SETTINGS | dict(values or {}))
-
-
-def lung_labels(labels: np.ndarray) -> np.ndarray:
-    """Study labels to network labels: 1 (right lung) and 2 (left lung) kept, all else 0.
-
-    Raises
-    ------
-    ValueError
-        Negative or non-integer labels.
-    """
-    values = np.asarray(labels)
-    as_int = values.astype(np.int64)
-    if np.any(as_int != values) or as_int.min(initial=0) < 0:
-        raise ValueError(f"labels must be non-negative integers, got {np.unique(values)[:10]}")
-    return np.where((as_int == RIGHT_LUNG) | (as_int == LEFT_LUNG), as_int, 0)
 
 
 def _load_pair(

@@ -37,10 +37,10 @@ from qmrflow.studies.breathing.measures import (
     diaphragm_position,
     largest_components,
     lung_area,
+    lung_labels,
     subject_measures,
     thoracic_width,
 )
-from qmrflow.studies.breathing.segmentation import LEFT_LUNG, RIGHT_LUNG, lung_labels
 
 __all__ = ["fit_subject_t1", "measure_subject"]
 
@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-_LUNG = {"right": RIGHT_LUNG, "left": LEFT_LUNG}
 #: Tasks whose manoeuvre is a sniff (peak velocity, paradoxical motion).
 SNIFF_TASKS: tuple[str, ...] = ("sniff",)
 
@@ -88,7 +87,7 @@ def _quality(
             "participant_id": subject,
             "task": task,
             "side": side,
-            "dice": float(np.nanmean(dice(masks, true_masks, _LUNG[side], axes=(1, 2)))),
+            "dice": float(np.nanmean(dice(masks, true_masks, SIDES[side], axes=(1, 2)))),
             "excursion": measured,
             "true_excursion": true_excursion,
             "excursion_error": measured - true_excursion,
