@@ -73,6 +73,27 @@ acquired samples and with them CR's QSM (the network's unacquired frequencies di
 Linear filters of the CR images (Wiener and milder) showed the same: TKD better, TV worse; only the
 GRE's own unacquired k-space, added to CR, improved TV (RMSE -13 to -25 %).
 
+Why the network does not supply those frequencies: the small sources that carry them are barely
+visible in the EPI. A one-voxel vein along B0 (0.4 ppm) has a TE3 phase of 1.46 rad in the GRE
+(sub-ms01) but 0.08 rad in the 1-average EPI CR. Without noise it would be about 0.35 rad: the
+truncated block keeps about a third of the vein's complex contrast and spreads it over the
+neighbouring voxels. The phase noise there is about 0.2 rad. So the network's best guess is near
+zero, and it does not restore the vein. Further variants were tried on the
+4 test subjects and also left TV-QSM at or above CR's (RMSE / HFEN of the 1-average EPI, CR
+81.0 / 73.0):
+
+- a 4-level U-Net (32-256 features, 40 epochs) with hard data consistency: it cut the error of
+  the unacquired k-space by 29 %, yet TV-QSM was 81.3 / 72.8;
+- a phase-only (unit-phasor) loss term, with hard data consistency: the mean susceptibility in
+  the veins stayed at CR's (TV 0.061 ppm, truth about 0.3);
+- an L1 term on the smoothed error (against low-frequency bias);
+- a learned radial profile of ``lam``;
+- 5 neighbouring slices as input, soft or hard;
+- an EPI SNR of 17.5 instead of 12: CR 76.3 / 67.2, DLR 79.9 / 69.4.
+Keeping the measured samples below a radius ``r0`` (cycles/voxel) trades the TKD gain against
+DLR's shrinkage: at ``r0 = 0.25``, TKD was 145 / 126 (base DLR 107 / 94), TV 81.6 / 72.9, and the
+deep grey matter slope against GRE-QSM was 0.91 (TKD; base DLR 0.69).
+
 Checkpoints (:func:`train_and_save_dlr`, :func:`load_dlr`) go through
 :mod:`qmrflow.dl.checkpoint` (sha256, training subjects, settings, seed, versions) and hold the
 U-Net's torch-only inference program (:mod:`qmrflow.dl.inference`), so applying a model
