@@ -78,9 +78,10 @@ visible in the EPI. A one-voxel vein along B0 (0.4 ppm) has a TE3 phase of 1.46 
 (sub-ms01) but 0.08 rad in the 1-average EPI CR. Without noise it would be about 0.35 rad: the
 truncated block keeps about a third of the vein's complex contrast and spreads it over the
 neighbouring voxels. The phase noise there is about 0.2 rad. So the network's best guess is near
-zero, and it does not restore the vein. Further variants were tried on the
-4 test subjects and also left TV-QSM at or above CR's (RMSE / HFEN of the 1-average EPI, CR
-81.0 / 73.0):
+zero, and it does not restore the vein.
+
+More variants were tried on the 4 test subjects, and none brought TV-QSM below CR's (RMSE / HFEN
+in %, 1-average EPI; CR 81.0 / 73.0):
 
 - a 4-level U-Net (32-256 features, 40 epochs) with hard data consistency: it cut the error of
   the unacquired k-space by 29 %, yet TV-QSM was 81.3 / 72.8;
@@ -90,9 +91,16 @@ zero, and it does not restore the vein. Further variants were tried on the
 - a learned radial profile of ``lam``;
 - 5 neighbouring slices as input, soft or hard;
 - an EPI SNR of 17.5 instead of 12: CR 76.3 / 67.2, DLR 79.9 / 69.4.
-Keeping the measured samples below a radius ``r0`` (cycles/voxel) trades the TKD gain against
-DLR's shrinkage: at ``r0 = 0.25``, TKD was 145 / 126 (base DLR 107 / 94), TV 81.6 / 72.9, and the
-deep grey matter slope against GRE-QSM was 0.91 (TKD; base DLR 0.69).
+
+Only one variant put DLR-TV ahead of CR-TV, and only just: the 4-level U-Net with hard data
+consistency (super-resolution only), 60 epochs, its loss weighted by the target's local phase at
+the last echo (``1 + 10 |dphi|``). TV was 80.8 / 72.6 for the 1-average EPI and 74.9 / 66.6 for
+the 2-average (CR 75.7 / 67.2), with CR's deep grey matter slopes. But its TKD did not improve
+(198.6 / 129.8 and 151.8 / 100.9 against CR's 199.2 / 131.0 and 151.2 / 102.8), and it trains in
+150 s on two cores. Denoising in the acquired block is what helps TKD, and it is also what costs
+TV. Keeping the measured samples below a radius ``r0`` (cycles/voxel) trades one against the
+other: at ``r0 = 0.25``, TKD was 145 / 126 (base DLR 107 / 94), TV 81.6 / 72.9, and the deep grey
+matter slope against GRE-QSM was 0.91 (TKD; base DLR 0.69).
 
 Checkpoints (:func:`train_and_save_dlr`, :func:`load_dlr`) go through
 :mod:`qmrflow.dl.checkpoint` (sha256, training subjects, settings, seed, versions) and hold the
