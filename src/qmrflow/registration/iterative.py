@@ -114,7 +114,7 @@ def _to_image(array: np.ndarray, spacing: tuple[float, float]) -> sitk.Image:
     return image
 
 
-def _set_metric(method: sitk.ImageRegistrationMethod, metric: Metric, bins: int) -> None:
+def _set_metric(method: sitk.ImageRegistrationMethod, metric: Metric, bins: int = 32) -> None:
     if metric == "mean_squares":
         method.SetMetricAsMeanSquares()
     elif metric == "correlation":
@@ -130,12 +130,7 @@ def _set_metric(method: sitk.ImageRegistrationMethod, metric: Metric, bins: int)
 def _affine(
     fixed: sitk.Image,
     moving: sitk.Image,
-    *,
-    metric: Metric,
-    iterations: int,
-    threads: int,
-    bins: int = 32,
-    smoothing: float = 0.0,
+    options: _Options,
     initial: sitk.AffineTransform | None = None,
 ) -> tuple[sitk.AffineTransform, float | None]:
     """Affine map about the frame centre by regular-step gradient descent.
@@ -145,9 +140,10 @@ def _affine(
 
     From the identity: a 3-level pyramid (shrink 4, 2, 1) with 1 mm first steps. From an
     ``initial`` map (a previous outer iteration's): 2 levels (shrink 2, 1) and 0.5 mm first
-    steps, since the map is already close. ``smoothing`` is the Gaussian sigma (voxels) of the
-    full-resolution level.
+    steps, since the map is already close. ``options.smoothing`` is the Gaussian sigma (voxels)
+    of the full-resolution level.
     """
+    smoothing = options.smoothing
     if initial is None:
         transform = sitk.AffineTransform(2)
         centre = fixed.TransformContinuousIndexToPhysicalPoint(
@@ -159,14 +155,14 @@ def _affine(
         transform = sitk.AffineTransform(initial)
         shrink, sigmas, first_step = [2, 1], [max(1.0, smoothing), smoothing], 0.5
     method = sitk.ImageRegistrationMethod()
-    method.SetNumberOfThreads(threads)
-    _set_metric(method, metric, bins)
+    method.SetNumberOfThreads(options.threads)
+    _set_metric(method, options.metric)
     method.SetOptimizerAsRegularStepGradientDescent(
         # 1 mm first steps: larger ones let the matrix of a nearly round image wander off
         # (rotation barely changes the metric) and even flip into a reflection.
         learningRate=first_step,
         minStep=1e-4,
-        numberOfIterations=iterations,
+        numberOfIterations=options.affine_iterations,
         relaxationFactor=0.8,
         gradientMagnitudeTolerance=1e-8,
     )
@@ -195,24 +191,18 @@ def _report_rejected(rejected: Sequence[float | None], what: str) -> None:
 
 
 def _bspline(
-    fixed: sitk.Image,
-    moving: sitk.Image,
-    affine: sitk.Transform,
-    *,
-    metric: Metric,
-    mesh: Sequence[int],
-    iterations: int,
-    threads: int,
-    smoothing: float = 0.0,
+    fixed: sitk.Image, moving: sitk.Image, affine: sitk.Transform, options: _Options
 ) -> sitk.BSplineTransform:
-    """Cubic B-spline on a coarse mesh after the affine map (L-BFGS-B, full resolution).
-
-    ``smoothing`` is the Gaussian sigma (voxels) applied to both images first.
+    """Cubic B-spline on the ``options.bspline_mesh`` after the affine map (L-BFGS-B, full
+    resolution). ``options.smoothing`` is the Gaussian sigma (voxels) applied to both images
+    first.
     """
-    transform = sitk.BSplineTransformInitializer(fixed, list(mesh), 3)
+    assert options.bspline_mesh is not None  # the caller checks
+    iterations = options.bspline_iterations
+    transform = sitk.BSplineTransformInitializer(fixed, list(options.bspline_mesh), 3)
     method = sitk.ImageRegistrationMethod()
-    method.SetNumberOfThreads(threads)
-    _set_metric(method, metric, 32)
+    method.SetNumberOfThreads(options.threads)
+    _set_metric(method, options.metric)
     method.SetOptimizerAsLBFGSB(
         gradientConvergenceTolerance=1e-5,
         numberOfIterations=iterations,
@@ -221,7 +211,7 @@ def _bspline(
         costFunctionConvergenceFactor=1e7,
     )
     method.SetShrinkFactorsPerLevel([1])
-    method.SetSmoothingSigmasPerLevel([smoothing])
+    method.SetSmoothingSigmasPerLevel([options.smoothing])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
     method.SetMovingInitialTransform(affine)
     method.SetInitialTransform(transform, inPlace=True)
@@ -322,27 +312,10 @@ def _register(
     fixed_image = _to_image(fix / scale, options.spacing)
     moving_image = _to_image(mov / scale, options.spacing)
     with _itk_threads(options.threads):
-        affine, rejected = _affine(
-            fixed_image,
-            moving_image,
-            metric=options.metric,
-            iterations=options.affine_iterations,
-            threads=options.threads,
-            smoothing=options.smoothing,
-            initial=initial,
-        )
+        affine, rejected = _affine(fixed_image, moving_image, options, initial)
         transform: sitk.Transform = affine
         if bspline and options.bspline_mesh is not None:
-            deformable = _bspline(
-                fixed_image,
-                moving_image,
-                affine,
-                metric=options.metric,
-                mesh=options.bspline_mesh,
-                iterations=options.bspline_iterations,
-                threads=options.threads,
-                smoothing=options.smoothing,
-            )
+            deformable = _bspline(fixed_image, moving_image, affine, options)
             # CompositeTransform applies its last transform first: p -> affine(bspline(p)).
             transform = sitk.CompositeTransform([affine, deformable])
         return affine, _displacement(transform, fixed_image, options.threads), rejected
